@@ -1,0 +1,267 @@
+"""``streamdistill`` command line: a thin registry of subcommands.
+
+Each subcommand is one ``register_<cmd>(subparsers)`` function that declares its flags and binds a
+handler. Every flag that sets a config value names its dotted key (``dest``); the handler loads
+the config (defaults ← ``--config FILE`` ← flags), validates it *before any work* (a bad value
+is reported with the flag's name and allowed range, exit 2), runs the stage and writes the
+resolved config beside the output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+from streamdistill import __version__
+from streamdistill.config import Config, ConfigError, load_config, write_resolved
+
+#: Subcommands of the design, in pipeline order, with what they do (and the issue that builds
+#: those not built yet).
+PIPELINE = {
+    "shard": "EEG files → segment store (Zarr v3, fp16 µV)",
+    "encode": "segment store → latent array (multi-view compressor)",
+    "select": "latents → HBOS outlier removal + k-center selection",
+    "pretrain": "selected segments → LaBraM (VQ-NSP tokenizer + masked EEG modeling)",
+    "evaluate": "pretrained model → downstream scores",
+    "report": "workspace → HTML report",
+    "demo": "generate a synthetic corpus and run the pipeline on it",
+}
+NOT_BUILT = {"encode": 3, "select": 4, "pretrain": 5, "evaluate": 6, "report": 6}
+
+
+class _ConfigFlags:
+    """Remembers which flag sets which config key, to name flags in error messages."""
+
+    def __init__(self) -> None:
+        self.flag_of: dict[str, str] = {}
+
+    def add(self, parser: argparse.ArgumentParser, flag: str, key: str, **kw: Any) -> None:
+        self.flag_of[key] = flag
+        parser.add_argument(flag, dest=key, default=None, **kw)
+
+    def overrides(self, args: argparse.Namespace) -> dict[str, Any]:
+        return {k: getattr(args, k) for k in self.flag_of if getattr(args, k, None) is not None}
+
+    def describe(self, exc: ConfigError, args: argparse.Namespace | None = None) -> str:
+        flag = self.flag_of.get(exc.key)
+        where = f"{flag} (config key {exc.key})" if flag else f"config key {exc.key}"
+        value = getattr(args, exc.key, None) if args is not None else None
+        got = f" (got {value!r})" if value is not None and "(got" not in str(exc) else ""
+        return f"{where} {exc}{got}"
+
+
+def _optional_float(text: str) -> float | None:
+    return None if text.lower() in ("none", "null", "off") else float(text)
+
+
+def _parse_set(pairs: list[str]) -> dict[str, Any]:
+    import yaml
+
+    out = {}
+    for pair in pairs or []:
+        if "=" not in pair:
+            raise ConfigError("--set", f"--set expects KEY=VALUE (got {pair!r})")
+        key, value = pair.split("=", 1)
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
+def _load(args: argparse.Namespace, flags: _ConfigFlags) -> Config:
+    overrides = _parse_set(getattr(args, "set", None))
+    overrides.update(flags.overrides(args))
+    return load_config(args.config, overrides)
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", type=Path, default=None,
+                        help="YAML config (default: built-in defaults = configs/default.yaml)")
+    parser.add_argument("--set", action="append", metavar="KEY=VALUE",
+                        help="override any config key, e.g. --set shard.preprocess.block_s=120")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+# ------------------------------------------------------------------------------------- shard
+def register_shard(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "shard", help=PIPELINE["shard"],
+        description="Read EEG files with MNE, harmonise channels to LaBraM's 10-20 names, "
+        "band-pass / notch / resample blockwise (bounded memory), cut windows of "
+        "min(256 // C, 16) s and write the segment store. Resumable: rerun to continue or to "
+        "append new files.",
+    )
+    p.add_argument("inputs", nargs="+", metavar="INPUT",
+                   help="files, folders (recursive), globs or BIDS roots")
+    p.add_argument("--out", required=False, help="segment store directory (created/resumed)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print files, groups, hours and estimated size; write nothing")
+    flags = _ConfigFlags()
+    add = functools_partial(flags.add, p)
+    add("--workers", "shard.workers", type=int, help="worker processes (default: all cores)")
+    add("--scheduler", "shard.scheduler", help="dask.distributed scheduler address")
+    add("--wds", "shard.wds", help="also write WebDataset shards to this folder")
+    add("--wds-shard-segments", "shard.wds_shard_segments", type=int,
+        help="segments per WebDataset shard (default 1000)")
+    add("--dataset", "shard.dataset", help="dataset name (default: the input folder's name)")
+    add("--path-pattern", "shard.path_pattern",
+        help="regex with named groups dataset/subject/session, searched in each file's path")
+    add("--retry-failed", "shard.retry_failed", action="store_const", const=True,
+        help="process again files that failed in an earlier run")
+    add("--l-freq", "shard.preprocess.l_freq", type=float, help="high-pass Hz (default 0.1)")
+    add("--h-freq", "shard.preprocess.h_freq", type=float, help="low-pass Hz (default 75)")
+    add("--notch", "shard.preprocess.notch_freq", type=_optional_float,
+        help="line frequency to notch, Hz, or 'none' (default 50)")
+    add("--sfreq", "shard.preprocess.sfreq", type=float, help="output rate Hz (default 200)")
+    add("--window-s", "shard.preprocess.window_s", type=float,
+        help="window seconds for every group (default: min(256 // C, 16))")
+    add("--stride-s", "shard.preprocess.stride_s", type=float, help="stride s (default: window)")
+    add("--block-s", "shard.preprocess.block_s", type=float,
+        help="seconds of input per processing block; sets memory (default 300)")
+    add("--dsp-dtype", "shard.preprocess.dsp_dtype", choices=("float32", "float64"))
+    add("--map-old-names", "shard.preprocess.map_old_names", action="store_const", const=True,
+        help="map T3/T4/T5/T6 to T7/T8/P7/P8")
+    add("--keep-references", "shard.preprocess.drop_references", action="store_const",
+        const=False, help="keep M1/M2/A1/A2")
+    add("--dtype", "shard.store.dtype", choices=("float16", "float32"), help="store dtype")
+    add("--compressor", "shard.store.compressor",
+        choices=("zstd", "blosc-zstd", "blosc-lz4", "none"))
+    add("--clevel", "shard.store.clevel", type=int, help="compression level")
+    add("--shard-mb", "shard.store.shard_mb", type=float, help="Zarr shard size, MB (default 4)")
+    _add_common(p)
+    p.set_defaults(handler=lambda args: _run_shard(args, flags), _flags=flags)
+
+
+def functools_partial(fn: Callable, *a: Any) -> Callable:
+    import functools
+
+    return functools.partial(fn, *a)
+
+
+def _run_shard(args: argparse.Namespace, flags: _ConfigFlags) -> int:
+    from streamdistill.shard.commit import StoreMismatch
+    from streamdistill.shard.discover import InputError
+
+    cfg = _load(args, flags)
+    if args.dry_run:
+        from streamdistill.shard.dry_run import plan_recordings, print_plan
+
+        print_plan(plan_recordings(args.inputs, cfg.shard), sys.stdout)
+        return 0
+    if not args.out:
+        print("streamdistill shard: --out STORE is required (or use --dry-run)", file=sys.stderr)
+        return 2
+    from streamdistill.shard.run import run_shard
+
+    try:
+        summary = run_shard(args.inputs, args.out, cfg.shard, progress=not args.no_progress)
+    except (InputError, PermissionError, StoreMismatch) as exc:
+        print(f"streamdistill shard: {exc}", file=sys.stderr)
+        return 2
+    write_resolved(cfg, args.out)
+    for path, status, reason in summary.problems:
+        print(f"  {status:7s} {path}: {reason}", file=sys.stderr)
+    print(summary.line())
+    if not summary.kept_anything:
+        print(
+            "streamdistill shard: nothing was kept (see the reasons above and "
+            f"{Path(args.out) / 'recordings.parquet'})",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+# -------------------------------------------------------------------------------------- demo
+def register_demo(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "demo", help=PIPELINE["demo"],
+        description="Generate a small multi-subject synthetic EEG corpus (EDF, FIF, BrainVision, "
+        "EEGLAB; labelled artifacts) and run the pipeline on it. Today: generate → shard.",
+    )
+    p.add_argument("--workspace", type=Path, default=Path("demo-workspace"),
+                   help="folder for the corpus and every output (default ./demo-workspace)")
+    p.add_argument("--subjects", type=int, default=4, help="synthetic subjects (1-100)")
+    p.add_argument("--minutes", type=float, default=3.0,
+                   help="minutes per recording (0.2-600)")
+    p.add_argument("--seed", type=int, default=0)
+    flags = _ConfigFlags()
+    flags.add(p, "--workers", "shard.workers", type=int, help="worker processes")
+    _add_common(p)
+    flags.flag_of.update({"demo.subjects": "--subjects", "demo.minutes": "--minutes"})
+    p.set_defaults(handler=lambda args: _run_demo(args, flags), _flags=flags)
+
+
+def _run_demo(args: argparse.Namespace, flags: _ConfigFlags) -> int:
+    if not 1 <= args.subjects <= 100:
+        raise ConfigError("demo.subjects", f"must be in [1, 100] (got {args.subjects})")
+    if not 0.2 <= args.minutes <= 600:
+        raise ConfigError("demo.minutes", f"must be in [0.2, 600] (got {args.minutes})")
+    cfg = _load(args, flags)
+    from streamdistill.shard.run import run_shard
+    from streamdistill.synth import generate_corpus
+
+    corpus = args.workspace / "corpus"
+    store = args.workspace / "store"
+    print(f"demo: generating {args.subjects} subjects into {corpus}")
+    table = generate_corpus(corpus, n_subjects=args.subjects, duration_s=args.minutes * 60,
+                            seed=args.seed, progress=not args.no_progress)
+    print(f"demo: {len(table)} recordings written; sharding into {store}")
+    summary = run_shard([str(corpus)], store, cfg.shard, progress=not args.no_progress)
+    write_resolved(cfg, store)
+    print(summary.line())
+    print(f"demo: segment store at {store} (open it with "
+          f"streamdistill.store.open_store({str(store)!r}))")
+    return 0 if summary.kept_anything else 1
+
+
+# --------------------------------------------------------------------------- not built yet
+def register_not_built(sub: argparse._SubParsersAction, name: str) -> None:
+    issue = NOT_BUILT[name]
+    p = sub.add_parser(name, help=f"{PIPELINE[name]} (not built yet)",
+                       description=f"{PIPELINE[name]}. Not built yet: see issue {issue}.")
+    p.add_argument("args", nargs=argparse.REMAINDER)
+
+    def handler(args: argparse.Namespace) -> int:
+        print(f"streamdistill {name}: not built yet (issue {issue}); "
+              "available now: shard, demo", file=sys.stderr)
+        return 2
+
+    p.set_defaults(handler=handler)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="streamdistill",
+        description="Out-of-core EEG-DLite: shard | encode | select | pretrain an EEG corpus "
+        "into a small LaBraM pretraining set.",
+    )
+    parser.add_argument("--version", action="version", version=f"streamdistill {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in PIPELINE:
+        if name == "shard":
+            register_shard(sub)
+        elif name == "demo":
+            register_demo(sub)
+        else:
+            register_not_built(sub, name)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.handler(args) or 0)
+    except ConfigError as exc:
+        flags = getattr(args, "_flags", None)
+        message = flags.describe(exc, args) if flags else str(exc)
+        print(f"streamdistill {args.command}: {message}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,244 @@
+"""The single writer of a segment store: commits staged recordings in input order.
+
+Commit of one recording (``StoreWriter.commit``):
+
+1. append its staged windows to the group's Zarr array at rows ``[N_g, N_g + n)`` (this process
+   is the only one that ever writes the arrays, so no two writers share a shard);
+2. write its segment table ``parts/<recording_id>.parquet`` (temp + rename);
+3. append its line to ``ledger.jsonl`` (fsync) — the commit point;
+4. delete its staging files.
+
+On open, the ledger is the truth: arrays longer than the ledger says (a kill between 1 and 3) are
+truncated, parts without a ledger line are deleted. Recording and segment ids are dense and follow
+commit order, and commit order is input order (sorted paths) — so a store built serially, in
+parallel, or across kills and reruns of the same inputs is the same store.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from streamdistill.config import ShardConfig
+from streamdistill.io_utils import atomic_write, atomic_write_json, package_versions
+from streamdistill.shard.recording import staging_key
+from streamdistill.store.arrays import append_rows, open_root, require_group_array, truncate
+from streamdistill.store.layout import STORE_FORMAT_VERSION, StoreLayout
+from streamdistill.store.ledger import append_entry, iter_ok, read_ledger
+
+SEGMENT_SCHEMA = pa.schema([
+    ("segment_id", pa.int64()),
+    ("group", pa.string()),
+    ("row", pa.int64()),
+    ("recording_id", pa.int64()),
+    ("dataset", pa.string()),
+    ("subject", pa.string()),
+    ("session", pa.string()),
+    ("start_s", pa.float64()),
+    ("clipped", pa.bool_()),
+])
+
+#: Columns of recordings.parquet, in order (ledger fields; run-time measurements are left out so
+#: that the table is identical across reruns).
+RECORDING_COLUMNS = (
+    "recording_id", "path", "format", "size", "mtime_ns", "sha256", "dataset", "subject",
+    "session", "status", "reason", "group", "n_channels", "channels", "channels_renamed",
+    "channels_dropped", "sfreq_in", "duration_s", "n_windows", "n_segments",
+    "n_dropped_nonfinite", "n_dropped_flat", "n_clipped", "first_segment_id", "row_start", "notes",
+)
+
+
+class StoreMismatch(RuntimeError):
+    """The existing store was made with other parameters (the message says which)."""
+
+
+def store_parameters(cfg: ShardConfig) -> dict[str, Any]:
+    """What fixes the content of a store: preprocessing and storage format."""
+    return {"preprocess": asdict(cfg.preprocess), "store": asdict(cfg.store)}
+
+
+class StoreWriter:
+    """Open (create or resume) a store for committing; see the module docstring."""
+
+    def __init__(self, root: str | Path, cfg: ShardConfig):
+        self.layout = StoreLayout(Path(root))
+        self.cfg = cfg
+        self.params = store_parameters(cfg)
+        self.layout.root.mkdir(parents=True, exist_ok=True)
+        self.layout.parts.mkdir(exist_ok=True)
+        self.layout.staging.mkdir(exist_ok=True)
+        self._check_parameters()
+        self.entries = read_ledger(self.layout.ledger)
+        self.root = open_root(self.layout)
+        self.group_rows: dict[str, int] = {}
+        self.groups: dict[str, dict[str, Any]] = {}
+        for e in iter_ok(self.entries):
+            self._register_group(e)
+            self.group_rows[e["group"]] = e["row_start"] + e["n_segments"]
+        self.next_segment_id = sum(e["n_segments"] for e in iter_ok(self.entries))
+        self._repair()
+        if not self.layout.store_json.exists():
+            self._write_store_json()
+
+    # ---------------------------------------------------------------- resume
+    def _check_parameters(self) -> None:
+        if not self.layout.store_json.exists():
+            if self.layout.ledger.exists():
+                raise StoreMismatch(f"{self.layout.root}: ledger without store.json; not a store")
+            return
+        info = json.loads(self.layout.store_json.read_text())
+        if info.get("format_version") != STORE_FORMAT_VERSION:
+            raise StoreMismatch(
+                f"{self.layout.root}: store format {info.get('format_version')}, this version "
+                f"writes {STORE_FORMAT_VERSION}; shard into a new --out"
+            )
+        old = info.get("parameters", {})
+        if old != self.params:
+            diffs = []
+            for section in ("preprocess", "store"):
+                for key, value in self.params[section].items():
+                    was = old.get(section, {}).get(key)
+                    if was != value:
+                        diffs.append(f"{section}.{key}: store has {was!r}, this run {value!r}")
+            raise StoreMismatch(
+                f"--out {self.layout.root} was made with other parameters ("
+                + "; ".join(diffs)
+                + "). Use the same config to add to it, or a new --out."
+            )
+
+    def _repair(self) -> None:
+        """Undo what a killed commit left beyond the ledger."""
+        groups_node = self.root.get("groups")
+        if groups_node is not None:
+            for name in list(groups_node.group_keys()):
+                node = groups_node[name]
+                if "x" in node:
+                    truncate(node["x"], self.group_rows.get(name, 0))
+        n = len(self.entries)
+        for part in self.layout.parts.glob("*.parquet"):
+            if part.stem.isdigit() and int(part.stem) >= n:
+                part.unlink()
+        for tmp in self.layout.root.rglob(".*.tmp"):
+            tmp.unlink(missing_ok=True)
+
+    def done(self) -> dict[str, dict[str, Any]]:
+        """Ledger entries by input path."""
+        return {e["path"]: e for e in self.entries}
+
+    # ---------------------------------------------------------------- commit
+    def _register_group(self, e: dict[str, Any]) -> None:
+        g = e["group"]
+        if g not in self.groups:
+            self.groups[g] = {
+                "channels": list(e["channels"]),
+                "n_channels": len(e["channels"]),
+                "n_times": int(e["n_times"]),
+                "sfreq": float(e["sfreq_out"]),
+                "window_s": float(e["window_s"]),
+                "stride_s": float(e["stride_s"]),
+            }
+
+    def commit(self, result: dict[str, Any]) -> dict[str, Any]:
+        """Commit one recording's result (any status); returns its ledger entry."""
+        rid = len(self.entries)
+        entry = {k: v for k, v in result.items() if k not in ("starts", "clipped", "staged")}
+        entry.update(recording_id=rid, first_segment_id=-1, row_start=-1)
+        if result["status"] == "ok":
+            self._register_group(result)
+            g = result["group"]
+            info = self.groups[g]
+            arr = require_group_array(
+                self.root, g, info["n_channels"], info["n_times"],
+                dtype=self.cfg.store.dtype, compressor_name=self.cfg.store.compressor,
+                clevel=self.cfg.store.clevel, shard_mb=self.cfg.store.shard_mb,
+            )
+            n = int(result["n_segments"])
+            row0 = self.group_rows.get(g, 0)
+            staged = np.load(result["staged"], mmap_mode="r")
+            append_rows(arr, row0, staged[:n])
+            del staged
+            first = self.next_segment_id
+            part = pa.table(
+                {
+                    "segment_id": np.arange(first, first + n, dtype=np.int64),
+                    "group": [g] * n,
+                    "row": np.arange(row0, row0 + n, dtype=np.int64),
+                    "recording_id": np.full(n, rid, dtype=np.int64),
+                    "dataset": [result["dataset"]] * n,
+                    "subject": [result["subject"]] * n,
+                    "session": [result["session"]] * n,
+                    "start_s": np.asarray(result["starts"], np.float64) / info["sfreq"],
+                    "clipped": np.asarray(result["clipped"], bool),
+                },
+                schema=SEGMENT_SCHEMA,
+            )
+            atomic_write(self.layout.part(rid), lambda tmp: pq.write_table(part, tmp))
+            entry.update(first_segment_id=first, row_start=row0)
+            append_entry(self.layout.ledger, entry)
+            self.group_rows[g] = row0 + n
+            self.next_segment_id = first + n
+        else:
+            append_entry(self.layout.ledger, entry)
+        self.entries.append(entry)
+        key = staging_key(result["path"])
+        for suffix in (".npy", ".json"):
+            (self.layout.staging / f"{key}{suffix}").unlink(missing_ok=True)
+        return entry
+
+    # ---------------------------------------------------------------- finalize
+    def fingerprint(self) -> str:
+        h = hashlib.sha256(json.dumps(self.params, sort_keys=True).encode())
+        for e in self.entries:
+            h.update(f"{e['path']}|{e['sha256']}|{e['status']}|{e['n_segments']}\n".encode())
+        return h.hexdigest()
+
+    def _write_store_json(self) -> None:
+        groups = {}
+        for g, info in sorted(self.groups.items()):
+            n = self.group_rows.get(g, 0)
+            groups[g] = dict(info, n_segments=n, hours=round(n * info["stride_s"] / 3600, 6))
+        atomic_write_json(
+            self.layout.store_json,
+            {
+                "format_version": STORE_FORMAT_VERSION,
+                "kind": "streamdistill segment store",
+                "units": "uV",
+                "dtype": self.cfg.store.dtype,
+                "n_segments": self.next_segment_id,
+                "n_recordings": len(self.entries),
+                "groups": groups,
+                "parameters": self.params,
+                "fingerprint": self.fingerprint(),
+                "versions": package_versions(),
+            },
+        )
+
+    def finalize(self) -> None:
+        """Write ``segments.parquet``, ``recordings.parquet`` and ``store.json`` from the ledger
+        (streamed: one recording's part in memory at a time)."""
+
+        def write_segments(tmp: Path) -> None:
+            with pq.ParquetWriter(tmp, SEGMENT_SCHEMA) as writer:
+                for e in iter_ok(self.entries):
+                    writer.write_table(pq.read_table(self.layout.part(e["recording_id"])))
+
+        atomic_write(self.layout.segments, write_segments)
+        rows = []
+        for e in self.entries:
+            row = {k: e.get(k) for k in RECORDING_COLUMNS}
+            row["n_channels"] = len(e.get("channels") or [])
+            row["channels"] = ";".join(e.get("channels") or [])
+            for k in ("channels_renamed", "channels_dropped", "notes"):
+                row[k] = json.dumps(e.get(k) or ({} if k != "notes" else []), sort_keys=True)
+            rows.append(row)
+        table = pd.DataFrame(rows, columns=list(RECORDING_COLUMNS))
+        atomic_write(self.layout.recordings, lambda tmp: table.to_parquet(tmp, index=False))
+        self._write_store_json()

@@ -1,0 +1,206 @@
+"""The unit of work of ``shard``: one input file → one staged, preprocessed, windowed recording.
+
+:func:`shard_recording` is a pure function of (file, config): it runs the same in the main
+process, in a worker process or on a dask worker. It never touches the store's Zarr arrays; it
+writes its windows to ``staging/<key>.npy`` (float16 memmap, bounded memory) and then, as its
+completion mark, ``staging/<key>.json`` (atomically). The single committing process moves staged
+recordings into the store in input order (``commit.py``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+import traceback
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from streamdistill.config import PreprocessConfig
+from streamdistill.io_utils import atomic_write_json, sha256_file
+from streamdistill.shard.discover import RecordingTask
+from streamdistill.shard.preprocess import iter_blocks, make_plan
+from streamdistill.shard.reader import RecordingSkipped, file_format, open_recording
+from streamdistill.shard.segments import (
+    WindowCounts,
+    group_id,
+    iter_windows,
+    to_storage,
+    window_seconds,
+)
+
+
+def staging_key(path: str) -> str:
+    """File name stem of a recording's staged output (stable per absolute path)."""
+    return hashlib.sha1(path.encode()).hexdigest()[:20]
+
+
+def file_identity(path: str) -> dict[str, Any]:
+    """Size and modification time (ns) of an input file; what a rerun compares."""
+    st = os.stat(path)
+    return {"size": int(st.st_size), "mtime_ns": int(st.st_mtime_ns)}
+
+
+def _base_result(task: RecordingTask) -> dict[str, Any]:
+    result: dict[str, Any] = {
+        "path": task.path,
+        "format": file_format(task.path),
+        "dataset": task.dataset,
+        "subject": task.subject,
+        "session": task.session,
+        "status": "failed",
+        "reason": "",
+        "group": "",
+        "channels": [],
+        "channels_renamed": {},
+        "channels_dropped": {},
+        "sfreq_in": float("nan"),
+        "duration_s": 0.0,
+        "n_segments": 0,
+        "n_windows": 0,
+        "n_dropped_nonfinite": 0,
+        "n_dropped_flat": 0,
+        "n_clipped": 0,
+        "notes": [],
+        "sha256": "",
+        "starts": [],
+        "clipped": [],
+    }
+    try:
+        result.update(file_identity(task.path))
+    except OSError as exc:
+        result.update(size=-1, mtime_ns=-1)
+        result["reason"] = f"cannot stat file: {exc.strerror or exc}"
+    return result
+
+
+def shard_recording(
+    task: RecordingTask, cfg: PreprocessConfig, store_dtype: str, staging_dir: str
+) -> dict[str, Any]:
+    """Read, preprocess and window one recording into ``staging_dir``.
+
+    Returns the recording's result record (also written as ``staging/<key>.json``): ``status`` is
+    ``ok`` (windows staged), ``skipped`` (nothing usable, with the reason) or ``failed`` (the
+    file could not be read or processed; the reason names the error). Never raises for a bad file.
+    """
+    t0 = time.perf_counter()
+    staging = Path(staging_dir)
+    key = staging_key(task.path)
+    npy_path = staging / f"{key}.npy"
+    meta_path = staging / f"{key}.json"
+    result = _base_result(task)
+    result["config_digest"] = config_digest(cfg, store_dtype)
+    if result["size"] < 0:
+        return _finish(result, meta_path, t0)
+    if result["size"] == 0:
+        result["reason"] = "empty file (0 bytes)"
+        return _finish(result, meta_path, t0)
+    try:
+        result["sha256"] = sha256_file(task.path)
+        rec = open_recording(task.path, cfg, task.bids_root)
+    except RecordingSkipped as exc:
+        result.update(status="skipped", reason=str(exc))
+        return _finish(result, meta_path, t0)
+    except Exception as exc:  # noqa: BLE001 - any reader error is this file's failure
+        result["reason"] = f"cannot read with MNE: {type(exc).__name__}: {_one_line(exc)}"
+        return _finish(result, meta_path, t0)
+    channels = tuple(rec.report.harmonised)
+    result.update(
+        channels=list(channels),
+        channels_renamed=dict(rec.report.renamed),
+        channels_dropped=dict(rec.report.dropped),
+        sfreq_in=rec.sfreq,
+        duration_s=rec.duration_s,
+        notes=list(rec.notes),
+        group=group_id(channels),
+    )
+    try:
+        plan = make_plan(rec.sfreq, cfg)
+        result["notes"] += list(plan.notes)
+        win_s = window_seconds(len(channels), cfg.window_s)
+        n_times = int(round(win_s * plan.sfreq_out))
+        stride = int(round((cfg.stride_s or win_s) * plan.sfreq_out))
+        n_out = plan.n_out(rec.n_times)
+        if n_out < n_times:
+            result.update(
+                status="skipped",
+                reason=f"shorter than one window ({rec.duration_s:.2f} s < {win_s:g} s)",
+            )
+            return _finish(result, meta_path, t0)
+        max_windows = (n_out - n_times) // stride + 1
+        staging.mkdir(parents=True, exist_ok=True)
+        out = np.lib.format.open_memmap(
+            npy_path, mode="w+", dtype=store_dtype, shape=(max_windows, len(channels), n_times)
+        )
+        counts = WindowCounts()
+        starts: list[int] = []
+        clipped: list[bool] = []
+        blocks = iter_blocks(rec.read, rec.n_times, plan, cfg.block_s)
+        for window in iter_windows(blocks, n_times, stride, counts):
+            data, was_clipped = to_storage(window.x, store_dtype)
+            out[len(starts)] = data
+            starts.append(window.start)
+            clipped.append(was_clipped)
+        out.flush()
+        del out
+    except Exception as exc:  # noqa: BLE001 - a corrupt stretch fails this file only
+        npy_path.unlink(missing_ok=True)
+        result.update(status="failed", reason=f"{type(exc).__name__} while processing: "
+                      f"{_one_line(exc)}", n_segments=0)
+        result["notes"].append(traceback.format_exc(limit=3)[-500:])
+        return _finish(result, meta_path, t0)
+    result.update(
+        n_windows=counts.total,
+        n_dropped_nonfinite=counts.dropped_nonfinite,
+        n_dropped_flat=counts.dropped_flat,
+        n_segments=len(starts),
+        n_clipped=int(sum(clipped)),
+        sfreq_out=plan.sfreq_out,
+        n_times=n_times,
+        window_s=win_s,
+        stride_s=stride / plan.sfreq_out,
+        starts=starts,
+        clipped=clipped,
+    )
+    if not starts:
+        npy_path.unlink(missing_ok=True)
+        result.update(
+            status="skipped",
+            reason=f"all {counts.total} windows dropped ({counts.dropped_nonfinite} with "
+            f"non-finite samples, {counts.dropped_flat} flat)",
+        )
+    else:
+        result.update(status="ok", staged=str(npy_path))
+    return _finish(result, meta_path, t0)
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:400] or type(exc).__name__
+
+
+def _finish(result: dict[str, Any], meta_path: Path, t0: float) -> dict[str, Any]:
+    result["seconds"] = round(time.perf_counter() - t0, 3)
+    try:
+        atomic_write_json(meta_path, result)
+    except OSError as exc:  # staging not writable: report, the committer decides
+        result["notes"].append(f"could not write staging record: {exc}")
+    return result
+
+
+def read_staged(meta_path: Path) -> dict[str, Any] | None:
+    """A staged result if its completion record exists and parses, else None."""
+    try:
+        return json.loads(meta_path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def config_digest(cfg: PreprocessConfig, store_dtype: str) -> str:
+    """Hash of everything that shapes a recording's windows (staged results from another
+    configuration are never reused)."""
+    payload = json.dumps({"pre": asdict(cfg), "dtype": store_dtype}, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]

@@ -1,0 +1,111 @@
+"""Zarr v3 group arrays of the segment store: creation, codecs, appends, truncation.
+
+One array per montage group, ``groups/<gid>/x`` of shape ``(N_g, C_g, T_g)``, float16 µV by
+default, one segment per inner chunk, inner chunks packed into shards of about ``shard_mb``
+(Zarr v3 sharding codec) so the store holds few, large files. Only the committing process ever
+writes these arrays (``shard/commit.py``): Zarr v3 has no locking, and two writers of one shard
+silently lose rows.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import zarr
+import zarr.codecs
+
+from streamdistill.store.layout import StoreLayout
+
+FLOAT16_MAX = float(np.finfo(np.float16).max)
+
+
+def compressor(name: str, level: int) -> list[Any]:
+    """Zarr v3 bytes-to-bytes codecs for a config name (``zstd``, ``blosc-zstd``, ...)."""
+    if name == "none":
+        return []
+    if name == "zstd":
+        return [zarr.codecs.ZstdCodec(level=level)]
+    if name.startswith("blosc-"):
+        return [
+            zarr.codecs.BloscCodec(
+                cname=name.split("-", 1)[1], clevel=min(level, 9), shuffle="shuffle"
+            )
+        ]
+    raise ValueError(f"unknown compressor {name!r}")
+
+
+def segments_per_shard(n_channels: int, n_times: int, itemsize: int, shard_mb: float) -> int:
+    """How many segments fill a shard of about ``shard_mb`` MB (at least 1)."""
+    return max(1, int(shard_mb * 1e6) // (n_channels * n_times * itemsize))
+
+
+def open_root(layout: StoreLayout, mode: str = "a") -> zarr.Group:
+    """The store's Zarr root group (``segments.zarr``)."""
+    return zarr.open_group(str(layout.zarr), mode=mode, zarr_format=3)
+
+
+def require_group_array(
+    root: zarr.Group,
+    group: str,
+    n_channels: int,
+    n_times: int,
+    *,
+    dtype: str,
+    compressor_name: str,
+    clevel: int,
+    shard_mb: float,
+) -> zarr.Array:
+    """Open the group's array, creating it with shape ``(0, C, T)`` on first use."""
+    node = root.require_group("groups").require_group(group)
+    if "x" in node:
+        arr = node["x"]
+        if arr.shape[1:] != (n_channels, n_times) or str(arr.dtype) != dtype:
+            raise RuntimeError(
+                f"group {group}: existing array {arr.shape[1:]} {arr.dtype} does not match "
+                f"({n_channels}, {n_times}) {dtype}"
+            )
+        return arr
+    itemsize = np.dtype(dtype).itemsize
+    shard_rows = segments_per_shard(n_channels, n_times, itemsize, shard_mb)
+    return node.create_array(
+        "x",
+        shape=(0, n_channels, n_times),
+        chunks=(1, n_channels, n_times),
+        shards=(shard_rows, n_channels, n_times),
+        dtype=dtype,
+        compressors=compressor(compressor_name, clevel),
+        fill_value=0,
+        dimension_names=("segment", "channel", "time"),
+    )
+
+
+def append_rows(arr: zarr.Array, row0: int, source: np.ndarray) -> None:
+    """Write ``source: (n, C, T)`` (an array or memmap) to rows ``[row0, row0 + n)``.
+
+    The array is resized first; writes go in slabs aligned to shard boundaries, so every shard is
+    written once per append (the shard holding ``row0`` is read, merged and rewritten by Zarr).
+    Memory: one shard's worth of rows.
+    """
+    n = source.shape[0]
+    if arr.shape[0] != row0:
+        arr.resize((row0,) + arr.shape[1:])
+    arr.resize((row0 + n,) + arr.shape[1:])
+    shard_rows = arr.shards[0] if arr.shards else arr.chunks[0]
+    start = row0
+    end = row0 + n
+    while start < end:
+        stop = min((start // shard_rows + 1) * shard_rows, end)
+        arr[start:stop] = np.asarray(source[start - row0 : stop - row0], dtype=arr.dtype)
+        start = stop
+
+
+def truncate(arr: zarr.Array, n_rows: int) -> None:
+    """Shrink to ``n_rows`` rows (a commit cut short by a kill left rows beyond the ledger)."""
+    if arr.shape[0] != n_rows:
+        arr.resize((n_rows,) + arr.shape[1:])
+
+
+def store_path(path: str | Path) -> StoreLayout:
+    return StoreLayout(Path(path))
