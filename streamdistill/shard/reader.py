@@ -40,6 +40,18 @@ class OpenedRecording:
         return self.raw.get_data(picks=self.picks, start=start, stop=stop, units="uV")
 
 
+#: Fragments of MNE reader warnings that mean the file is shorter than its header says.
+_TRUNCATION_HINTS = ("does not match the file size", "truncated", "fewer samples than")
+
+
+def truncation_note(notes: list[str]) -> str | None:
+    """A reason line if MNE warned that the file is truncated, else None."""
+    for note in notes:
+        if any(h in note.lower() for h in _TRUNCATION_HINTS):
+            return f"file truncated; only the complete data MNE could read was used ({note[:160]})"
+    return None
+
+
 def _warning_notes(caught: list[warnings.WarningMessage]) -> list[str]:
     seen: list[str] = []
     for w in caught:
@@ -82,9 +94,9 @@ def open_recording(path: str, cfg: PreprocessConfig, bids_root: str | None = Non
 
             bids_path = mne_bids.get_bids_path_from_fname(path)
             bids_path.update(root=bids_root)
-            raw = mne_bids.read_raw_bids(bids_path, verbose="error")
+            raw = mne_bids.read_raw_bids(bids_path, verbose="warning")
         else:
-            raw = mne.io.read_raw(path, preload=False, verbose="error")
+            raw = mne.io.read_raw(path, preload=False, verbose="warning")
     notes = _warning_notes(caught)
     types = raw.get_channel_types()
     report = harmonise_channels(

@@ -24,7 +24,12 @@ from streamdistill.config import PreprocessConfig
 from streamdistill.io_utils import atomic_write_json, sha256_file
 from streamdistill.shard.discover import RecordingTask
 from streamdistill.shard.preprocess import iter_blocks, make_plan
-from streamdistill.shard.reader import RecordingSkipped, file_format, open_recording
+from streamdistill.shard.reader import (
+    RecordingSkipped,
+    file_format,
+    open_recording,
+    truncation_note,
+)
 from streamdistill.shard.segments import (
     WindowCounts,
     group_id,
@@ -183,6 +188,9 @@ def _one_line(exc: BaseException) -> str:
 
 
 def _finish(result: dict[str, Any], meta_path: Path, t0: float) -> dict[str, Any]:
+    truncated = truncation_note(result["notes"])
+    if truncated:
+        result["reason"] = "; ".join(r for r in (result["reason"], truncated) if r)
     result["seconds"] = round(time.perf_counter() - t0, 3)
     try:
         atomic_write_json(meta_path, result)
