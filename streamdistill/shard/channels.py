@@ -125,10 +125,10 @@ def harmonise_channels(
         if ch_type in NON_EEG_TYPES:
             dropped[raw] = f"non-EEG channel type '{ch_type}'"
             continue
-        if _NON_EEG_NAME.search(raw.replace(".", "")):
+        new = clean_channel_name(raw)
+        if _NON_EEG_NAME.search(raw.replace(".", "")) or _NON_EEG_NAME.search(new):
             dropped[raw] = "non-EEG channel (by name)"
             continue
-        new = clean_channel_name(raw)
         new = mapping.get(new, new)
         if map_old_names:
             new = OLD_TO_NEW_1020.get(new, new)

@@ -30,6 +30,7 @@ import pyarrow.parquet as pq
 from streamdistill.config import ShardConfig
 from streamdistill.io_utils import atomic_write, atomic_write_json, package_versions
 from streamdistill.shard.recording import staging_key
+from streamdistill.shard.staging import StagedRows
 from streamdistill.store.arrays import append_rows, open_root, require_group_array, truncate
 from streamdistill.store.layout import STORE_FORMAT_VERSION, StoreLayout
 from streamdistill.store.ledger import append_entry, iter_ok, read_ledger
@@ -162,9 +163,7 @@ class StoreWriter:
             )
             n = int(result["n_segments"])
             row0 = self.group_rows.get(g, 0)
-            staged = np.load(result["staged"], mmap_mode="r")
-            append_rows(arr, row0, staged[:n])
-            del staged
+            append_rows(arr, row0, StagedRows(result["staged"], n))
             first = self.next_segment_id
             part = pa.table(
                 {

@@ -2,7 +2,7 @@
 
 :func:`shard_recording` is a pure function of (file, config): it runs the same in the main
 process, in a worker process or on a dask worker. It never touches the store's Zarr arrays; it
-writes its windows to ``staging/<key>.npy`` (float16 memmap, bounded memory) and then, as its
+writes its windows to ``staging/<key>.npy`` (appended row by row, bounded memory) and then, as its
 completion mark, ``staging/<key>.json`` (atomically). The single committing process moves staged
 recordings into the store in input order (``commit.py``).
 """
@@ -18,8 +18,6 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from streamdistill.config import PreprocessConfig
 from streamdistill.io_utils import atomic_write_json, sha256_file
 from streamdistill.shard.discover import RecordingTask
@@ -30,6 +28,7 @@ from streamdistill.shard.reader import (
     open_recording,
     truncation_note,
 )
+from streamdistill.shard.staging import StagedWriter
 from streamdistill.shard.segments import (
     WindowCounts,
     group_id,
@@ -138,20 +137,19 @@ def shard_recording(
             return _finish(result, meta_path, t0)
         max_windows = (n_out - n_times) // stride + 1
         staging.mkdir(parents=True, exist_ok=True)
-        out = np.lib.format.open_memmap(
-            npy_path, mode="w+", dtype=store_dtype, shape=(max_windows, len(channels), n_times)
-        )
+        out = StagedWriter(npy_path, max_windows, (len(channels), n_times), store_dtype)
         counts = WindowCounts()
         starts: list[int] = []
         clipped: list[bool] = []
         blocks = iter_blocks(rec.read, rec.n_times, plan, cfg.block_s)
-        for window in iter_windows(blocks, n_times, stride, counts):
-            data, was_clipped = to_storage(window.x, store_dtype)
-            out[len(starts)] = data
-            starts.append(window.start)
-            clipped.append(was_clipped)
-        out.flush()
-        del out
+        try:
+            for window in iter_windows(blocks, n_times, stride, counts):
+                data, was_clipped = to_storage(window.x, store_dtype)
+                out.append(data)
+                starts.append(window.start)
+                clipped.append(was_clipped)
+        finally:
+            out.close()
     except Exception as exc:  # noqa: BLE001 - a corrupt stretch fails this file only
         npy_path.unlink(missing_ok=True)
         result.update(status="failed", reason=f"{type(exc).__name__} while processing: "

@@ -11,7 +11,7 @@ Kinds (:data:`ARTIFACT_KINDS`), all amplitudes in µV:
                   over 0.5–2 s
 ``flat_channel``  one channel disconnected: exactly 0 for 2–10 s
 ``noisy_channel`` one channel replaced by white noise of 100–300 µV RMS for 2–10 s
-``saturation``    1–3 channels driven into the amplifier rail: ``clip(40·x ± rail/2, ±rail)``
+``saturation``    1–3 channels driven into the amplifier rail: ``clip(100·x ± rail/2, ±rail)``
                   with rail 500–1000 µV, for 1–5 s
 ``flat_all``      every channel (extras included) exactly 0 for 4–20 s (data loss / paused
                   acquisition), so a downstream stage can drop it
@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
+
+from streamdistill.synth.signals import seed_tuple
 
 #: Artifact kinds, in the order they are applied to a block.
 ARTIFACT_KINDS: tuple[str, ...] = (
@@ -134,8 +136,7 @@ def place_artifacts(
     if unknown:
         raise ValueError(f"unknown artifact kinds {sorted(unknown)}; use {ARTIFACT_KINDS}")
     kinds = [k for k in ARTIFACT_KINDS if weights.get(k, 0) > 0]
-    seeds = (int(seed),) if np.isscalar(seed) else tuple(int(s) for s in seed)  # type: ignore[arg-type]
-    rng = np.random.default_rng([*seeds, 0xA7])
+    rng = np.random.default_rng([*seed_tuple(seed), 0xA7])
     duration_s = n_samples / sfreq
     if not kinds or n_samples < 2:
         return []
@@ -159,20 +160,22 @@ def place_artifacts(
             if kind == "pop" and rng.random() < 0.5:
                 amplitude = -amplitude
         elif kind == "saturation":
-            picks = rng.choice(len(channels), size=min(len(channels), int(rng.integers(1, 4))), replace=False)
+            n_picks = min(len(channels), int(rng.integers(1, 4)))
+            picks = rng.choice(len(channels), size=n_picks, replace=False)
             chans = tuple(channels[i] for i in sorted(picks))
         else:  # flat_all
             chans = tuple(channels)
         event_seed = int(rng.integers(0, 2**63 - 1))
         if not chans:  # e.g. a blink in a montage without frontal channels
             continue
-        events.append(ArtifactEvent(kind, onset / sfreq, n_dur / sfreq, chans, round(amplitude, 3), event_seed))
+        onset_s, dur_s = onset / sfreq, n_dur / sfreq
+        events.append(ArtifactEvent(kind, onset_s, dur_s, chans, round(amplitude, 3), event_seed))
     events.sort(key=lambda e: (e.onset_s, ARTIFACT_KINDS.index(e.kind)))
     return events
 
 
 def _waveform(event: ArtifactEvent, n_dur: int, sfreq: float) -> np.ndarray:
-    """The additive or replacing waveform of one event, ``(n_dur,)`` or ``(len(channels), n_dur)`` µV."""
+    """Waveform of one event (µV): ``(n_dur,)``, or ``(len(channels), n_dur)`` for muscle."""
     rng = np.random.default_rng(event.seed)
     u = (np.arange(n_dur) + 0.5) / n_dur
     if event.kind == "blink":
@@ -252,7 +255,7 @@ def render_artifacts(
         elif ev.kind == "saturation":
             rail = np.float32(abs(ev.amplitude_uv))
             offset = np.float32(rail / 2 if ev.seed % 2 else -rail / 2)
-            x[rows, outer] = np.clip(np.float32(40.0) * x[rows, outer] + offset, -rail, rail)
+            x[rows, outer] = np.clip(np.float32(100.0) * x[rows, outer] + offset, -rail, rail)
         elif ev.kind == "flat_all":
             x[:, outer] = 0.0
         else:

@@ -11,8 +11,10 @@ truncated_edf       ``truncated.edf``      valid header claiming 10 × 1-s recor
                                            of records from the header does not match the file size
                                            ... Inferring from the file size") and returns the 4
                                            complete records (4 s)
-random_bytes_edf    ``random_bytes.edf``   4 KiB of seeded random bytes: raises (``ValueError``)
-text_edf            ``text.edf``           a text file: raises
+random_bytes_edf    ``random_bytes.edf``   4 KiB of seeded random bytes: raises ``ValueError("Bad
+                                           EDF file provided.")`` (after a RuntimeWarning about
+                                           an invalid measurement date)
+text_edf            ``text.edf``           a text file: raises the same ``ValueError``
 non_eeg_only_edf    ``non_eeg_only.edf``   reads; every channel (ECG, EOG, RESP, EMG, SpO2 names)
                                            is non-EEG by name (EDF stores no types: MNE types them
                                            ``eeg``), so harmonisation keeps none
@@ -32,7 +34,9 @@ mixed_rate_edf      ``mixed_rates.edf``    reads (no warning with ``preload=True
                                            ``preload=False`` a partial read warns about edge
                                            artifacts (MNE issue 10635). ``exclude=`` the slow
                                            channels avoids the resampling.
-empty_fif           ``empty_eeg.fif``      0 bytes: raises
+empty_fif           ``empty_eeg.fif``      0 bytes: raises (``AttributeError`` from inside MNE,
+                                           after a RuntimeWarning "Invalid tag with only 0/16
+                                           bytes"); a reader should catch any exception
 ==================  =====================  =========================================================
 """
 
@@ -44,7 +48,12 @@ import numpy as np
 
 from streamdistill.synth.montages import MONTAGE_19, MONTAGE_64, style_names
 from streamdistill.synth.signals import SignalSpec, draw_subject, render_block
-from streamdistill.synth.writers import ArraySource, PHYSICAL_RANGE_UV, write_edf_streaming, write_recording
+from streamdistill.synth.writers import (
+    PHYSICAL_RANGE_UV,
+    ArraySource,
+    write_edf_streaming,
+    write_recording,
+)
 
 #: Case name → file name written by :func:`write_bad_inputs` (see the module docstring).
 BAD_INPUTS: dict[str, str] = {
@@ -88,7 +97,8 @@ def _non_eeg_only_edf(path: Path) -> None:
 
 def _too_short_edf(path: Path) -> None:
     sfreq = 160.0
-    write_edf_streaming(ArraySource(_eeg(MONTAGE_64, sfreq, 2.0, seed=4), style_names(MONTAGE_64, "plain"), sfreq), path)
+    data = _eeg(MONTAGE_64, sfreq, 2.0, seed=4)
+    write_edf_streaming(ArraySource(data, style_names(MONTAGE_64, "plain"), sfreq), path)
 
 
 def _nan_inf_fif(path: Path) -> None:
@@ -121,13 +131,12 @@ def _mixed_rate_edf(path: Path) -> None:
     fast = _eeg(MONTAGE_19, 256.0, duration, seed=8)
     slow = _eeg(MONTAGE_19, 128.0, duration, seed=8)
     signals = []
+    header = {"physical_dimension": "uV", "physical_range": PHYSICAL_RANGE_UV}
     for i, name in enumerate(style_names(MONTAGE_19, "plain")):
         data, sfreq = (fast[i], 256.0) if i % 2 == 0 else (slow[i], 128.0)
-        signals.append(edfio.EdfSignal(
-            data.astype(np.float64), sfreq, label=name, physical_dimension="uV", physical_range=PHYSICAL_RANGE_UV,
-        ))
+        signals.append(edfio.EdfSignal(data.astype(np.float64), sfreq, label=name, **header))
     resp = 500.0 * np.sin(2 * np.pi * 0.25 * np.arange(int(32 * duration)) / 32.0)
-    signals.append(edfio.EdfSignal(resp, 32.0, label="RESP", physical_dimension="uV", physical_range=PHYSICAL_RANGE_UV))
+    signals.append(edfio.EdfSignal(resp, 32.0, label="RESP", **header))
     edfio.Edf(signals).write(path)
 
 

@@ -26,10 +26,15 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from streamdistill.synth.artifacts import ARTIFACT_KINDS, ArtifactEvent, place_artifacts, render_artifacts
+from streamdistill.synth.artifacts import (
+    ARTIFACT_KINDS,
+    ArtifactEvent,
+    place_artifacts,
+    render_artifacts,
+)
 from streamdistill.synth.montages import EXTRA_CHANNELS, NAME_STYLES, get_montage, style_names
-from streamdistill.synth.signals import SignalSpec, draw_subject, render_block
-from streamdistill.synth.writers import FORMAT_EXTENSIONS, write_recording
+from streamdistill.synth.signals import SignalSpec, draw_subject, render_block, seed_tuple
+from streamdistill.synth.writers import FORMAT_EXTENSIONS, STREAM_THRESHOLD_S, write_recording
 
 #: Columns of ``recordings.csv``.
 RECORDING_COLUMNS: tuple[str, ...] = (
@@ -52,7 +57,8 @@ class SyntheticRecording:
     events
         Artifacts applied on top (canonical channel names).
     name_style
-        Spelling of the on-disk channel names (one of :data:`~streamdistill.synth.montages.NAME_STYLES`).
+        Spelling of the on-disk channel names (one of
+        :data:`~streamdistill.synth.montages.NAME_STYLES`).
     """
 
     signal: SignalSpec
@@ -80,9 +86,11 @@ class SyntheticRecording:
         return self.signal.n_samples
 
     def block(self, start: int, n: int) -> np.ndarray:
-        """Samples ``[start, start + n)`` with artifacts, ``(C, n)`` float32 µV (blockwise exact)."""
+        """Samples ``[start, start + n)`` with artifacts: ``(C, n)`` float32 µV, blockwise exact."""
         x = render_block(self.signal, start, n)
-        return render_artifacts(x, self.events, start_sample=start, sfreq=self.sfreq, ch_names=self.signal.ch_names)
+        return render_artifacts(
+            x, self.events, start_sample=start, sfreq=self.sfreq, ch_names=self.signal.ch_names
+        )
 
 
 def make_recording(
@@ -103,7 +111,7 @@ def make_recording(
     Parameters
     ----------
     montage
-        Channel count in :data:`~streamdistill.synth.montages.MONTAGES` or a tuple of canonical names.
+        A channel count in :data:`~streamdistill.synth.montages.MONTAGES` or canonical names.
     sfreq, duration_s
         Sampling frequency (Hz) and length (s, rounded to whole samples).
     seed
@@ -119,18 +127,22 @@ def make_recording(
     extras
         Non-EEG channels to append, from ``('EOG', 'ECG')``.
     """
-    seeds = (int(seed),) if np.isscalar(seed) else tuple(int(s) for s in seed)  # type: ignore[arg-type]
+    if name_style not in NAME_STYLES:
+        raise ValueError(f"unknown name style {name_style!r}; use one of {NAME_STYLES}")
+    seeds = seed_tuple(seed)
     channels = get_montage(montage)
     n_samples = int(round(duration_s * sfreq))
     subject = draw_subject(seeds if subject_seed is None else subject_seed)
-    signal = SignalSpec(channels, float(sfreq), n_samples, subject, seed=seeds, line_freq=line_freq, extras=tuple(extras))
+    signal = SignalSpec(
+        channels, float(sfreq), n_samples, subject,
+        seed=seeds, line_freq=line_freq, extras=tuple(extras),
+    )
     events: list[ArtifactEvent] = []
     if artifact_rate_per_min > 0:
         events = place_artifacts(
-            channels, sfreq, n_samples, rate_per_min=artifact_rate_per_min, seed=seeds, weights=artifact_weights
+            channels, sfreq, n_samples,
+            rate_per_min=artifact_rate_per_min, seed=seeds, weights=artifact_weights,
         )
-    if name_style not in NAME_STYLES:
-        raise ValueError(f"unknown name style {name_style!r}; use one of {NAME_STYLES}")
     return SyntheticRecording(signal, tuple(events), name_style)
 
 
@@ -153,10 +165,15 @@ def generate_corpus(
 
     Recording ``i`` (subject-major order) takes montage ``montages[(i + o₁) % M]``, sampling rate
     ``sfreqs[(i + o₂) % S]``, format ``formats[(i + o₃) % F]`` and name style
-    ``name_styles[(i + i // M + o₄) % N]`` (shifted once per montage cycle so equal-length lists do not
-    lock styles to montages), with offsets ``o`` drawn from ``seed``. Odd-numbered recordings also
-    carry EOG and ECG channels. EDF/BDF recordings longer than 30 min are written by the streaming
-    writer (memory bounded by one block); other formats hold one recording in memory.
+    ``name_styles[(i + i // M + o₄) % N]`` (shifted once per montage cycle so that equal-length
+    lists do not lock styles to montages), with offsets ``o`` drawn from ``seed``. Odd-numbered
+    recordings also carry EOG and ECG channels.
+
+    Recordings longer than :data:`~streamdistill.synth.writers.STREAM_THRESHOLD_S` (30 min) are
+    written by the streaming EDF/BDF writer, so memory stays bounded by one block: a long recording
+    whose cycled format cannot stream (fif, brainvision, eeglab: MNE's writers hold the whole
+    recording, ≈ 18 GB for 10 h of 64 channels at 1 kHz) is written as EDF instead, and its
+    ``format`` column says so.
 
     Parameters
     ----------
@@ -199,21 +216,26 @@ def generate_corpus(
         montage = int(montages[(i + offsets[0]) % len(montages)])
         sfreq = float(sfreqs[(i + offsets[1]) % len(sfreqs)])
         fmt = formats[(i + offsets[2]) % len(formats)]
+        if duration_s > STREAM_THRESHOLD_S and fmt not in ("edf", "bdf"):
+            fmt = "edf"  # only EDF/BDF stream; see the docstring
         style = name_styles[(i + i // len(montages) + offsets[3]) % len(name_styles)]
         extras = tuple(EXTRA_CHANNELS) if i % 2 else ()
         rec = make_recording(
-            montage, sfreq, duration_s, seed=(seed, s, run), subject_seed=(seed, s), line_freq=line_freq,
-            artifact_rate_per_min=artifact_rate_per_min, name_style=style, extras=extras,
+            montage, sfreq, duration_s, seed=(seed, s, run), subject_seed=(seed, s),
+            line_freq=line_freq, artifact_rate_per_min=artifact_rate_per_min,
+            name_style=style, extras=extras,
         )
         subject = f"sub-{s + 1:03d}"
         rel = Path(subject) / f"{subject}_run-{run:02d}_eeg{FORMAT_EXTENSIONS[fmt]}"
         write_recording(rec, out / rel, fmt, line_freq=line_freq)
         if progress:
-            print(f"[{i + 1}/{n_total}] {rel} ({fmt}, {montage} ch, {sfreq:g} Hz, {style})", file=sys.stderr)
+            what = f"{fmt}, {montage} ch, {sfreq:g} Hz, {style}"
+            print(f"[{i + 1}/{n_total}] {rel} ({what})", file=sys.stderr)
         rec_rows.append({
-            "file": rel.as_posix(), "subject": subject, "run": run, "format": fmt, "montage": montage,
-            "n_channels": len(rec.ch_names), "sfreq": sfreq, "duration_s": rec.n_samples / sfreq,
-            "name_style": style, "line_freq": line_freq, "extra_channels": ";".join(extras),
+            "file": rel.as_posix(), "subject": subject, "run": run, "format": fmt,
+            "montage": montage, "n_channels": len(rec.ch_names), "sfreq": sfreq,
+            "duration_s": rec.n_samples / sfreq, "name_style": style, "line_freq": line_freq,
+            "extra_channels": ";".join(extras),
         })
         for ev in rec.events:
             art_rows.append({

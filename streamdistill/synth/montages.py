@@ -130,10 +130,9 @@ def style_name(name: str, style: str) -> str:
     Returns
     -------
     str
-        ``plain``: ``'FC5'``, ``'Fp1'``, ``'AFz'``; ``tuh``: ``'EEG FC5-REF'``; ``dots``: ``'Fc5.'``,
-        ``'Cz..'`` (first letter upper, rest lower, right-padded with dots to 4 characters, as
-        eegmmidb; names already 4 characters long, e.g. ``'T10'`` → ``'T10.'``, get one dot at most
-        to 4).  All results fit EDF's 16-character label field.
+        ``plain``: ``'FC5'``, ``'Fp1'``, ``'AFz'``; ``tuh``: ``'EEG FC5-REF'``; ``dots``:
+        ``'Fc5.'``, ``'Cz..'``, ``'T10.'`` (first letter upper, the rest lower, right-padded with
+        dots to 4 characters, as eegmmidb). All fit EDF's 16-character label field.
     """
     if style not in NAME_STYLES:
         raise ValueError(f"unknown channel-name style {style!r}; use one of {NAME_STYLES}")

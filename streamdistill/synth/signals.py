@@ -3,7 +3,7 @@
 The model is a sum of spatially smooth sources, all in µV:
 
 * **aperiodic background** — one white-noise source per channel shaped to a power spectrum
-  ``P(f) ∝ (f² + f₀²)^(-a/2)`` (1/f^a with exponent ``a`` ≈ 1–2, He 2014; Donoghue et al. 2020),
+  ``P(f) ∝ (f² + f₀²)^(-a/2)``, f₀ = 0.5 Hz (1/f^a, ``a`` ≈ 1–2; He 2014, Donoghue et al. 2020),
   then mixed across channels by a Gaussian kernel of the electrodes' distance on the unit sphere, so
   neighbouring channels are correlated as volume conduction makes them;
 * **alpha** — two narrow-band (Gaussian spectral peak at 8–12 Hz) sources with posterior, left- and
@@ -14,19 +14,20 @@ The model is a sum of spatially smooth sources, all in µV:
 
 Blockwise determinism
 ---------------------
-Time is cut into fixed tiles of ``L`` samples (``L`` = the power of two ≥ 8 s, set by ``sfreq`` only).
+Time is cut into fixed tiles of ``L`` samples (``L``: the power of two ≥ 8 s, set by ``sfreq``).
 The white noise of tile ``t`` is ``numpy.random.default_rng([*seed, 0x71, t + 2])`` (every
 entropy list used here ends in a non-zero salt or index: ``SeedSequence`` treats trailing zeros as
-absent). Every spectral shaping
-is an FIR filter of length ``L`` applied by one FFT of the noise of tiles ``t - 1`` and ``t`` (length
-``2L``), keeping the last ``L`` outputs — a linear convolution, so tiles join without any edge
-effect. A tile is always computed by the same operations on arrays of the same shapes, so a sample's
-value does not depend on which block asked for it: rendering ``[0, N)`` in one call equals rendering
-it in any number of uneven calls, bit for bit.
+absent). Every spectral shaping is an FIR filter of length ``L`` applied by one FFT of the noise of
+tiles ``t - 1`` and ``t`` (length ``2L``), keeping the last ``L`` outputs: a linear convolution, so
+tiles join without any edge effect. A tile is always computed by the same operations on arrays of
+the same shapes, so a sample's value does not depend on which block asked for it: rendering
+``[0, N)`` in one call equals rendering it in any number of uneven calls, bit for bit (on one
+machine and library build; BLAS/FFT kernels of other CPUs may round differently).
 """
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Sequence
@@ -36,14 +37,18 @@ import scipy.fft
 
 from streamdistill.synth.montages import EXTRA_CHANNELS, get_montage, unit_positions
 
-#: Tiles last at least this long (s); also the FIR length, so the lowest shaped frequency is ≈ 1/8 Hz.
+#: Tiles last at least this long (s); also the FIR length: the lowest shaped frequency is ≈ 1/8 Hz.
 MIN_TILE_S: float = 8.0
 
 Seed = int | tuple[int, ...]
 
 
-def _seed_tuple(seed: Seed | Sequence[int]) -> tuple[int, ...]:
-    out = (int(seed),) if np.isscalar(seed) else tuple(int(s) for s in seed)  # type: ignore[arg-type]
+def seed_tuple(seed: Seed | Sequence[int]) -> tuple[int, ...]:
+    """Normalise a seed (a non-negative int or a sequence of them) to a tuple of ints."""
+    if np.isscalar(seed):
+        out: tuple[int, ...] = (int(seed),)  # type: ignore[arg-type]
+    else:
+        out = tuple(int(s) for s in seed)  # type: ignore[union-attr]
     if any(s < 0 for s in out):
         raise ValueError(f"seeds must be non-negative integers, got {seed!r}")
     return out
@@ -90,7 +95,7 @@ class SubjectParams:
 
 def draw_subject(seed: Seed | Sequence[int]) -> SubjectParams:
     """Draw one subject's parameters (see :class:`SubjectParams` for ranges) from a seed."""
-    rng = np.random.default_rng([*_seed_tuple(seed), 0x5B])
+    rng = np.random.default_rng([*seed_tuple(seed), 0x5B])
     u = rng.uniform
     return SubjectParams(
         alpha_freq_hz=round(float(u(8.5, 11.5)), 3),
@@ -143,7 +148,7 @@ class SignalSpec:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "channels", get_montage(tuple(self.channels)))
-        object.__setattr__(self, "seed", _seed_tuple(self.seed))
+        object.__setattr__(self, "seed", seed_tuple(self.seed))
         object.__setattr__(self, "extras", tuple(self.extras))
         bad = [e for e in self.extras if e not in EXTRA_CHANNELS]
         if bad:
@@ -151,7 +156,9 @@ class SignalSpec:
         if self.sfreq <= 0 or self.n_samples < 0:
             raise ValueError("sfreq must be > 0 and n_samples >= 0")
         if self.line_freq is not None and not 0 < self.line_freq < self.sfreq / 2:
-            raise ValueError(f"line_freq {self.line_freq} Hz is not below Nyquist ({self.sfreq / 2})")
+            raise ValueError(
+                f"line_freq {self.line_freq} Hz is not below Nyquist ({self.sfreq / 2} Hz)"
+            )
 
     @property
     def ch_names(self) -> tuple[str, ...]:
@@ -196,8 +203,7 @@ class _Plan:
     mixing: np.ndarray  # (C, C) float32, row-normalised Gaussian spatial kernel × channel gains
     alpha_topo: np.ndarray  # (C, 2) float32, µV per unit source
     beta_topo: np.ndarray  # (C, 2) float32, µV per unit source
-    line_amp: np.ndarray  # (C,) float64, µV
-    line_phase: np.ndarray  # (C,) float64, rad
+    line_weights: np.ndarray  # (C, 2) float32, µV: line amplitude × (cos φ, sin φ) per channel
 
 
 @lru_cache(maxsize=32)
@@ -230,11 +236,15 @@ def _plan(spec: SignalSpec) -> _Plan:
         return np.exp(-0.5 * d2 / width**2)
 
     lat = subj.alpha_lateral
-    alpha_topo = subj.alpha_uv * bump(np.array([[-lat, -0.9, 0.3], [lat, -0.9, 0.3]]), subj.alpha_spread)
+    alpha_centres = np.array([[-lat, -0.9, 0.3], [lat, -0.9, 0.3]])
+    alpha_topo = subj.alpha_uv * bump(alpha_centres, subj.alpha_spread)
     beta_topo = subj.beta_uv * bump(np.array([[-0.6, 0.0, 0.8], [0.6, 0.0, 0.8]]), 0.35)
 
-    line_amp = spec.line_uv * np.exp(rng.normal(0.0, 0.5, n_ch)) if spec.line_freq else np.zeros(n_ch)
+    line_amp = spec.line_uv * np.exp(rng.normal(0.0, 0.5, n_ch))
+    if not spec.line_freq:
+        line_amp[:] = 0.0
     line_phase = rng.uniform(0.0, 2 * np.pi) + rng.normal(0.0, 0.2, n_ch)
+    line_weights = np.stack([line_amp * np.cos(line_phase), line_amp * np.sin(line_phase)], axis=1)
     return _Plan(
         n_tile=n_tile,
         n_noise=len(rows),
@@ -242,13 +252,12 @@ def _plan(spec: SignalSpec) -> _Plan:
         mixing=mixing,
         alpha_topo=(gains[:, None] * alpha_topo).astype(np.float32),
         beta_topo=(gains[:, None] * beta_topo).astype(np.float32),
-        line_amp=line_amp,
-        line_phase=line_phase,
+        line_weights=line_weights.astype(np.float32),
     )
 
 
 def _tile_noise(spec: SignalSpec, plan: _Plan, tile: int) -> np.ndarray:
-    """White noise of one tile, ``(n_noise, n_tile)`` float32 (tile −1 is valid: it feeds tile 0)."""
+    """White noise of one tile, ``(n_noise, n_tile)`` float32 (tile −1 exists: it feeds tile 0)."""
     rng = np.random.default_rng([*spec.seed, 0x71, tile + 2])
     return rng.standard_normal((plan.n_noise, plan.n_tile), dtype=np.float32)
 
@@ -266,7 +275,9 @@ def _ecg(spec: SignalSpec, samples: np.ndarray) -> np.ndarray:
     return out
 
 
-def _render_tile(spec: SignalSpec, plan: _Plan, tile: int, noise: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+def _render_tile(
+    spec: SignalSpec, plan: _Plan, tile: int, noise: tuple[np.ndarray, np.ndarray]
+) -> np.ndarray:
     """One tile of the clean signal, ``(C + n_extras, n_tile)`` float32 µV.
 
     ``noise`` holds the white noise of tiles ``tile - 1`` and ``tile`` (:func:`_tile_noise`).
@@ -282,8 +293,10 @@ def _render_tile(spec: SignalSpec, plan: _Plan, tile: int, noise: tuple[np.ndarr
     samples = tile * n_tile + np.arange(n_tile, dtype=np.int64)
     if spec.line_freq:
         # phase of the mains at each sample, reduced exactly before scaling by 2π
-        cycles = np.mod(samples * float(spec.line_freq), spec.sfreq) / spec.sfreq
-        eeg += (plan.line_amp[:, None] * np.sin(2 * np.pi * cycles[None, :] + plan.line_phase[:, None])).astype(np.float32)
+        theta = 2 * np.pi * np.mod(samples * float(spec.line_freq), spec.sfreq) / spec.sfreq
+        # a sin(θ + φ) = a cos φ · sin θ + a sin φ · cos θ: two sinusoids instead of C
+        sin_cos = np.stack([np.sin(theta), np.cos(theta)]).astype(np.float32)
+        eeg += plan.line_weights @ sin_cos
     out[:n_ch] = eeg
     row = n_ch
     for extra in spec.extras:
@@ -293,6 +306,19 @@ def _render_tile(spec: SignalSpec, plan: _Plan, tile: int, noise: tuple[np.ndarr
             out[row] = _ecg(spec, samples)
         row += 1
     return out
+
+
+def _single_threaded_blas() -> contextlib.AbstractContextManager:
+    """Limit BLAS to one thread (when threadpoolctl is installed) for the small tile products.
+
+    A (C, C) × (C, L) product gains nothing from threads and, on a busy machine, loses 10× to
+    oversubscription; one thread also keeps the results independent of the machine's core count.
+    """
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
+        return contextlib.nullcontext()
+    return threadpool_limits(1, user_api="blas")
 
 
 def render_block(spec: SignalSpec, start_sample: int, n_samples: int) -> np.ndarray:
@@ -308,8 +334,8 @@ def render_block(spec: SignalSpec, start_sample: int, n_samples: int) -> np.ndar
     Returns
     -------
     numpy.ndarray
-        ``(C + len(spec.extras), n_samples)`` float32, µV; rows in ``spec.ch_names`` order. Identical
-        values for a sample whatever block it is rendered in (see the module docstring).
+        ``(C + len(spec.extras), n_samples)`` float32, µV; rows in ``spec.ch_names`` order.
+        Identical values for a sample whatever block it is rendered in (see the module docstring).
     """
     if start_sample < 0 or n_samples < 0 or start_sample + n_samples > spec.n_samples:
         raise ValueError(
@@ -322,11 +348,13 @@ def render_block(spec: SignalSpec, start_sample: int, n_samples: int) -> np.ndar
         return out
     first, last = start_sample // plan.n_tile, (start_sample + n_samples - 1) // plan.n_tile
     previous = _tile_noise(spec, plan, first - 1)
-    for tile in range(first, last + 1):
-        current = _tile_noise(spec, plan, tile)
-        values = _render_tile(spec, plan, tile, (previous, current))
-        previous = current
-        lo = max(start_sample, tile * plan.n_tile)
-        hi = min(start_sample + n_samples, (tile + 1) * plan.n_tile)
-        out[:, lo - start_sample : hi - start_sample] = values[:, lo - tile * plan.n_tile : hi - tile * plan.n_tile]
+    with _single_threaded_blas():
+        for tile in range(first, last + 1):
+            current = _tile_noise(spec, plan, tile)
+            values = _render_tile(spec, plan, tile, (previous, current))
+            previous = current
+            lo = max(start_sample, tile * plan.n_tile)
+            hi = min(start_sample + n_samples, (tile + 1) * plan.n_tile)
+            offset = tile * plan.n_tile
+            out[:, lo - start_sample : hi - start_sample] = values[:, lo - offset : hi - offset]
     return out

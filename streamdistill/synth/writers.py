@@ -86,7 +86,9 @@ class ArraySource:
 
     def __post_init__(self) -> None:
         if self.data.ndim != 2 or self.data.shape[0] != len(self.ch_names):
-            raise ValueError(f"data {self.data.shape} does not match {len(self.ch_names)} channel names")
+            raise ValueError(
+                f"data {self.data.shape} does not match {len(self.ch_names)} channel names"
+            )
         if self.ch_types is None:
             object.__setattr__(self, "ch_types", ("eeg",) * len(self.ch_names))
 
@@ -106,7 +108,8 @@ def format_for_path(path: str | Path) -> str:
     for fmt, ext in FORMAT_EXTENSIONS.items():
         if suffix == ext:
             return fmt
-    raise ValueError(f"cannot infer the format of '{path}'; use one of {sorted(FORMAT_EXTENSIONS.values())}")
+    known = sorted(FORMAT_EXTENSIONS.values())
+    raise ValueError(f"cannot infer the format of '{path}'; use one of {known}")
 
 
 def to_raw(
@@ -136,7 +139,8 @@ def to_raw(
     """
     import mne
 
-    info = mne.create_info(list(source.ch_names), source.sfreq, list(source.ch_types), verbose=verbose)
+    names, types = list(source.ch_names), list(source.ch_types)
+    info = mne.create_info(names, source.sfreq, types, verbose=verbose)
     info["line_freq"] = line_freq
     data = source.block(0, source.n_samples).astype(np.float64)
     if clip_uv is not None:
@@ -170,8 +174,8 @@ def write_recording(
     line_freq
         Mains frequency recorded in the header where the format has a place for it.
     stream
-        For EDF/BDF: write block by block with :func:`write_edf_streaming`. ``None`` streams when the
-        recording is longer than :data:`STREAM_THRESHOLD_S`. Other formats cannot stream.
+        For EDF/BDF: write block by block with :func:`write_edf_streaming`. ``None`` streams when
+        the recording is longer than :data:`STREAM_THRESHOLD_S`. Other formats cannot stream.
     block_s
         Block length (s) of the streaming writer.
     overwrite
@@ -199,7 +203,8 @@ def write_recording(
 
     import mne
 
-    raw = to_raw(source, line_freq=line_freq, clip_uv=PHYSICAL_RANGE_UV if fmt in ("edf", "bdf") else None)
+    clip = PHYSICAL_RANGE_UV if fmt in ("edf", "bdf") else None
+    raw = to_raw(source, line_freq=line_freq, clip_uv=clip)
     with warnings.catch_warnings():
         # pybv converts MNE's float64 to float32 and says so; that is the intended storage.
         warnings.filterwarnings("ignore", message="Encountered data in")
@@ -207,7 +212,8 @@ def write_recording(
             raw.save(path, overwrite=True, verbose="error")
         elif fmt in ("edf", "bdf"):
             mne.export.export_raw(
-                path, raw, fmt=fmt, physical_range=PHYSICAL_RANGE_UV, overwrite=True, verbose="error"
+                path, raw, fmt=fmt, physical_range=PHYSICAL_RANGE_UV, overwrite=True,
+                verbose="error",
             )
         else:
             mne.export.export_raw(path, raw, fmt=fmt, overwrite=True, verbose="error")
@@ -326,7 +332,10 @@ def write_edf_streaming(
     centre = (pmax + pmin) / 2.0
     path = Path(path)
     with open(path, "wb") as fh:
-        fh.write(edf_header(source.ch_names, spr, n_records, record_s, fmt=fmt, physical_range=physical_range))
+        header = edf_header(
+            source.ch_names, spr, n_records, record_s, fmt=fmt, physical_range=physical_range
+        )
+        fh.write(header)
         for first in range(0, n_records, records_per_block):
             n_rec = min(records_per_block, n_records - first)
             start = first * spr

@@ -24,14 +24,15 @@ def test_clean_names():
 
 
 def test_harmonise_orders_renames_and_drops():
-    names = ["O1", "EEG Fp1-REF", "Fc5.", "EOG left", "ECG", "XYZ", "A1", "fp1", "EEG T3-REF"]
-    types = ["eeg", "eeg", "eeg", "eeg", "ecg", "eeg", "eeg", "eeg", "eeg"]
+    names = ["EEG LOC-REF", "O1", "EEG Fp1-REF", "Fc5.", "EOG left", "ECG", "XYZ", "A1", "fp1", "EEG T3-REF"]
+    types = ["eeg", "eeg", "eeg", "eeg", "eeg", "ecg", "eeg", "eeg", "eeg", "eeg"]
     rep = harmonise_channels(names, types)
     assert rep.harmonised == ("FP1", "FC5", "O1", "T3")  # LaBraM order, not file order
     assert rep.kept == ("EEG Fp1-REF", "Fc5.", "O1", "EEG T3-REF")
     assert rep.renamed["EEG Fp1-REF"] == "FP1"
     assert "O1" not in rep.renamed
     assert "non-EEG" in rep.dropped["EOG left"]
+    assert "non-EEG" in rep.dropped["EEG LOC-REF"]
     assert "non-EEG channel type 'ecg'" in rep.dropped["ECG"]
     assert "unknown channel name 'XYZ'" in rep.dropped["XYZ"]
     assert "reference" in rep.dropped["A1"]

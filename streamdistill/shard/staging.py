@@ -1,0 +1,95 @@
+""".npy staging files written and read with plain file I/O (no memory maps).
+
+A worker appends windows one at a time; the committer reads them back one shard-sized slab at a
+time. Plain ``write``/``readinto`` keep the pages out of the process's resident set (a memory map
+would count every touched page of a 24-hour recording in its RSS), and ``posix_fadvise`` drops
+them from the page cache once they are on disk, so memory stays set by the slab size.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+
+class StagedWriter:
+    """Write rows of shape ``row_shape`` into a ``.npy`` file sized for ``max_rows``.
+
+    The header states ``max_rows``; rows not written stay a sparse, zero-filled tail. The number
+    of rows written (``n_rows``) travels in the staging record, and readers use only those.
+    """
+
+    def __init__(self, path: Path, max_rows: int, row_shape: tuple[int, ...], dtype: str):
+        self.path = path
+        self.dtype = np.dtype(dtype)
+        self.row_bytes = int(np.prod(row_shape)) * self.dtype.itemsize
+        self.max_rows = max_rows
+        self.n_rows = 0
+        self._fh = open(path, "wb")
+        header = {"descr": np.lib.format.dtype_to_descr(self.dtype), "fortran_order": False,
+                  "shape": (max_rows, *row_shape)}
+        np.lib.format.write_array_header_1_0(self._fh, header)
+        self.header_bytes = self._fh.tell()
+
+    def append(self, row: np.ndarray) -> None:
+        if self.n_rows >= self.max_rows:
+            raise IndexError("more rows than the staging file was sized for")
+        self._fh.write(np.ascontiguousarray(row, dtype=self.dtype).tobytes())
+        self.n_rows += 1
+        if self.n_rows % 64 == 0:
+            self._release()
+
+    def _release(self) -> None:
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+        if hasattr(os, "posix_fadvise"):
+            os.posix_fadvise(self._fh.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
+
+    def close(self) -> None:
+        self._fh.truncate(self.header_bytes + self.max_rows * self.row_bytes)
+        self._release()
+        self._fh.close()
+
+
+def _read_header(fh) -> tuple[tuple[int, ...], np.dtype]:
+    """Shape and dtype of an open ``.npy`` file; leaves ``fh`` at the first data byte."""
+    major, _ = np.lib.format.read_magic(fh)
+    read = (np.lib.format.read_array_header_1_0 if major == 1
+            else np.lib.format.read_array_header_2_0)
+    shape, _, dtype = read(fh)
+    return shape, dtype
+
+
+def read_rows(path: str | Path, start: int, stop: int) -> np.ndarray:
+    """Rows ``[start, stop)`` of a staged ``.npy`` file as a new array (no memory map)."""
+    with open(path, "rb") as fh:
+        shape, dtype = _read_header(fh)
+        row_shape = shape[1:]
+        row_bytes = int(np.prod(row_shape)) * dtype.itemsize
+        fh.seek(fh.tell() + start * row_bytes)
+        out = np.empty((stop - start, *row_shape), dtype=dtype)
+        fh.readinto(memoryview(out).cast("B"))
+        if hasattr(os, "posix_fadvise"):
+            os.posix_fadvise(fh.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
+    return out
+
+
+class StagedRows:
+    """The first ``n_rows`` rows of a staged file, sliceable like an array (``[a:b]`` reads
+    from disk); ``shape`` is ``(n_rows, *row_shape)``."""
+
+    def __init__(self, path: str | Path, n_rows: int):
+        self.path = Path(path)
+        with open(self.path, "rb") as fh:
+            shape, self.dtype = _read_header(fh)
+        if n_rows > shape[0]:
+            raise ValueError(f"{path}: {n_rows} rows asked, {shape[0]} staged")
+        self.shape = (n_rows, *shape[1:])
+
+    def __getitem__(self, item: slice) -> np.ndarray:
+        start, stop, step = item.indices(self.shape[0])
+        if step != 1:
+            raise IndexError("staged rows are read in contiguous slices")
+        return read_rows(self.path, start, stop)
