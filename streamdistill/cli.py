@@ -28,7 +28,7 @@ PIPELINE = {
     "report": "workspace → HTML report",
     "demo": "generate a synthetic corpus and run the pipeline on it",
 }
-NOT_BUILT = {"encode": 3, "select": 4, "pretrain": 5, "evaluate": 6, "report": 6}
+NOT_BUILT = {"select": 4, "pretrain": 5, "evaluate": 6, "report": 6}
 
 
 class _ConfigFlags:
@@ -172,12 +172,63 @@ def _run_shard(args: argparse.Namespace, flags: _ConfigFlags) -> int:
     return 0
 
 
+# ------------------------------------------------------------------------------------ encode
+def register_encode(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "encode", help=PIPELINE["encode"],
+        description="Train EEG-DLite's multi-view compressor (one per montage group) on the "
+        "store, streamed in shuffled batches, then encode every segment into latents.npy "
+        "(float32 (N, 64), segment_id order). Rerun to resume after a kill.",
+    )
+    p.add_argument("store", metavar="STORE", help="segment store written by `shard`")
+    p.add_argument("--out", required=True, help="output folder for latents and compressors")
+    flags = _ConfigFlags()
+    add = functools_partial(flags.add, p)
+    add("--epochs", "encode.epochs", type=int, help="training epochs (default 50)")
+    add("--batch-size", "encode.batch_size", type=int, help="training batch (default 512)")
+    add("--lr", "encode.lr", type=float, help="Adam learning rate (default 1e-3)")
+    add("--train-fraction", "encode.train_fraction", type=float,
+        help="train on a seeded random fraction (0, 1] of each group; encode all of it")
+    add("--idc", "encode.idc", choices=("inter", "intra", "none"),
+        help="instance-discrimination loss: inter (paper, default), intra (released code)")
+    add("--decoder", "encode.model.decoder", choices=("transformer", "bypass"),
+        help="transformer (paper, default) or bypass (released code)")
+    add("--beta", "encode.beta", type=float, help="weight of L_IDC (default 1e-4)")
+    add("--seed", "encode.seed", type=int)
+    add("--device", "encode.device", help="auto (default), cpu, cuda or cuda:N")
+    add("--threads", "encode.threads", type=int, help="torch CPU threads")
+    add("--encode-batch", "encode.encode_batch", type=int,
+        help="rows per encoding block (default 1024; fixed for a resumable run)")
+    add("--groups", "encode.groups", nargs="+", help="only these montage groups")
+    _add_common(p)
+    p.set_defaults(handler=lambda args: _run_encode(args, flags), _flags=flags)
+
+
+def _run_encode(args: argparse.Namespace, flags: _ConfigFlags) -> int:
+    from streamdistill.encode.latents import LatentsMismatch
+    from streamdistill.encode.run import run_encode
+    from streamdistill.encode.train import TrainingError
+    from streamdistill.store import StoreError, open_store
+
+    cfg = _load(args, flags)
+    try:
+        store = open_store(args.store)
+        summary = run_encode(store, args.out, cfg.encode, progress=not args.no_progress)
+    except (StoreError, LatentsMismatch, TrainingError, RuntimeError, FileNotFoundError) as exc:
+        print(f"streamdistill encode: {exc}", file=sys.stderr)
+        return 2
+    write_resolved(cfg, args.out)
+    print(summary.line())
+    return 0
+
+
 # -------------------------------------------------------------------------------------- demo
 def register_demo(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "demo", help=PIPELINE["demo"],
         description="Generate a small multi-subject synthetic EEG corpus (EDF, FIF, BrainVision, "
-        "EEGLAB; labelled artifacts) and run the pipeline on it. Today: generate → shard.",
+        "EEGLAB; labelled artifacts) and run the pipeline on it. Today: generate → shard → "
+        "encode (with the `tiny` compressor unless --config says otherwise).",
     )
     p.add_argument("--workspace", type=Path, default=Path("demo-workspace"),
                    help="folder for the corpus and every output (default ./demo-workspace)")
@@ -197,8 +248,12 @@ def _run_demo(args: argparse.Namespace, flags: _ConfigFlags) -> int:
         raise ConfigError("demo.subjects", f"must be in [1, 100] (got {args.subjects})")
     if not 0.2 <= args.minutes <= 600:
         raise ConfigError("demo.minutes", f"must be in [0.2, 600] (got {args.minutes})")
+    if args.config is None:
+        args.config = "tiny"
     cfg = _load(args, flags)
+    from streamdistill.encode.run import run_encode
     from streamdistill.shard.run import run_shard
+    from streamdistill.store import open_store
     from streamdistill.synth import generate_corpus
 
     corpus = args.workspace / "corpus"
@@ -210,9 +265,16 @@ def _run_demo(args: argparse.Namespace, flags: _ConfigFlags) -> int:
     summary = run_shard([str(corpus)], store, cfg.shard, progress=not args.no_progress)
     write_resolved(cfg, store)
     print(summary.line())
-    print(f"demo: segment store at {store} (open it with "
-          f"streamdistill.store.open_store({str(store)!r}))")
-    return 0 if summary.kept_anything else 1
+    if not summary.kept_anything:
+        return 1
+    latents = args.workspace / "latents"
+    print(f"demo: training compressors and encoding into {latents}")
+    encoded = run_encode(open_store(store), latents, cfg.encode, progress=not args.no_progress)
+    write_resolved(cfg, latents)
+    print(encoded.line())
+    print(f"demo: segment store at {store}, latents at {latents / 'latents.npy'}, training "
+          f"curves at {latents / 'train_log' / 'loss.png'}")
+    return 0
 
 
 # --------------------------------------------------------------------------- not built yet
@@ -224,7 +286,7 @@ def register_not_built(sub: argparse._SubParsersAction, name: str) -> None:
 
     def handler(args: argparse.Namespace) -> int:
         print(f"streamdistill {name}: not built yet (issue {issue}); "
-              "available now: shard, demo", file=sys.stderr)
+              "available now: shard, encode, demo", file=sys.stderr)
         return 2
 
     p.set_defaults(handler=handler)
@@ -241,6 +303,8 @@ def build_parser() -> argparse.ArgumentParser:
     for name in PIPELINE:
         if name == "shard":
             register_shard(sub)
+        elif name == "encode":
+            register_encode(sub)
         elif name == "demo":
             register_demo(sub)
         else:

@@ -142,13 +142,110 @@ class ShardConfig:
 
 
 @dataclass
+class CompressorConfig:
+    """Architecture of EEG-DLite's multi-view compressor (defaults: the released model).
+
+    ``decoder: bypass`` reproduces the released code, whose reconstruction heads read the encoder
+    tokens (its 2-layer decoder is computed and discarded); ``transformer`` (default) uses the
+    decoder as the paper describes.
+    """
+
+    dim: int = 64
+    depth: int = 6
+    decoder_depth: int = 2
+    heads: int = 8
+    head_dim: int = 64
+    mlp_dim: int = 64
+    stem_base: int = 8
+    dropout: float = 0.2
+    emb_dropout: float = 0.1
+    decoder: str = "transformer"
+
+    def validate(self) -> None:
+        for key in ("dim", "depth", "heads", "head_dim", "mlp_dim", "stem_base"):
+            if not 1 <= getattr(self, key) <= 4096:
+                raise ConfigError(f"encode.model.{key}", "must be an integer in [1, 4096]")
+        if not 0 <= self.decoder_depth <= 64:
+            raise ConfigError("encode.model.decoder_depth", "must be in [0, 64]")
+        for key in ("dropout", "emb_dropout"):
+            if not 0 <= getattr(self, key) < 1:
+                raise ConfigError(f"encode.model.{key}", "must be in [0, 1)")
+        if self.decoder not in ("transformer", "bypass"):
+            raise ConfigError("encode.model.decoder", "must be transformer or bypass")
+
+
+@dataclass
+class EncodeConfig:
+    """``streamdistill encode``: training of one compressor per montage group, then encoding.
+
+    Training defaults are EEG-DLite's (Adam lr 1e-3, no weight decay, StepLR(10, 0.5) per epoch,
+    50 epochs, clip-norm 5.0, batch 512, drop_last). ``idc``: ``inter`` (default) is the
+    instance-discrimination loss as the paper describes it (between samples of a batch);
+    ``intra`` is the released code's within-sample variant (see ``encode/losses.py``).
+    ``train_fraction`` trains on a seeded random fraction of each group and encodes all of it.
+    """
+
+    model: CompressorConfig = field(default_factory=CompressorConfig)
+    epochs: int = 50
+    batch_size: int = 512
+    lr: float = 1e-3
+    lr_step_epochs: int = 10
+    lr_gamma: float = 0.5
+    clip_norm: float = 5.0
+    beta: float = 1e-4
+    idc: str = "inter"
+    train_fraction: float = 1.0
+    seed: int = 0
+    shuffle_buffer: int = 2048
+    prefetch: int = 2
+    device: str = "auto"
+    amp: bool = True
+    threads: int | None = None
+    encode_batch: int = 1024
+    groups: list[str] = field(default_factory=list)
+
+    def validate(self) -> None:
+        self.model.validate()
+        if not 1 <= self.epochs <= 10_000:
+            raise ConfigError("encode.epochs", "must be in [1, 10000]")
+        if not 2 <= self.batch_size <= 65_536:
+            raise ConfigError("encode.batch_size", "must be in [2, 65536]")
+        if not 0 < self.lr <= 1:
+            raise ConfigError("encode.lr", "must be in (0, 1]")
+        if not 1 <= self.lr_step_epochs <= 10_000:
+            raise ConfigError("encode.lr_step_epochs", "must be in [1, 10000]")
+        if not 0 < self.lr_gamma <= 1:
+            raise ConfigError("encode.lr_gamma", "must be in (0, 1]")
+        if not 0 < self.clip_norm <= 1e6:
+            raise ConfigError("encode.clip_norm", "must be in (0, 1e6]")
+        if not 0 <= self.beta <= 1e3:
+            raise ConfigError("encode.beta", "must be in [0, 1000]")
+        if self.idc not in ("inter", "intra", "none"):
+            raise ConfigError("encode.idc", "must be inter, intra or none")
+        if not 0 < self.train_fraction <= 1:
+            raise ConfigError("encode.train_fraction", "must be in (0, 1]")
+        if not 0 <= self.shuffle_buffer <= 10_000_000:
+            raise ConfigError("encode.shuffle_buffer", "must be in [0, 10000000]")
+        if not 0 <= self.prefetch <= 64:
+            raise ConfigError("encode.prefetch", "must be in [0, 64]")
+        if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
+            raise ConfigError("encode.device", "must be auto, cpu, cuda or cuda:N")
+        if self.threads is not None and not 1 <= self.threads <= 1024:
+            raise ConfigError("encode.threads", "must be in [1, 1024]")
+        if not 1 <= self.encode_batch <= 1_000_000:
+            raise ConfigError("encode.encode_batch", "must be in [1, 1000000]")
+
+
+@dataclass
 class Config:
     """The whole pipeline's configuration; one section per stage."""
 
     shard: ShardConfig = field(default_factory=ShardConfig)
+    encode: EncodeConfig = field(default_factory=EncodeConfig)
 
     def validate(self) -> None:
         self.shard.validate()
+        self.encode.validate()
 
 
 # ----------------------------------------------------------------------------------------------
@@ -221,13 +318,35 @@ def set_key(cfg: Config, key: str, value: Any) -> None:
     _apply_mapping(cfg, nested, "")
 
 
+#: Ready-made configs by name (``--config tiny``); ``configs/<name>.yaml`` mirrors each.
+PRESETS: dict[str, dict[str, Any]] = {
+    # Small enough for CPU tests and the demo: a 2-layer compressor trained for 3 epochs.
+    "tiny": {
+        "encode": {
+            "model": {"depth": 2, "decoder_depth": 1, "heads": 2, "head_dim": 16},
+            "epochs": 3,
+            "batch_size": 64,
+            "lr_step_epochs": 2,
+            "shuffle_buffer": 256,
+            "encode_batch": 256,
+        },
+    },
+}
+
+
 def load_config(path: str | os.PathLike | None = None, overrides: dict[str, Any] | None = None) -> Config:
-    """Defaults, then the YAML file at ``path`` (if any), then ``overrides`` (dotted keys).
+    """Defaults, then the YAML file at ``path`` or the preset of that name (:data:`PRESETS`),
+    then ``overrides`` (dotted keys).
 
     The result is validated; a bad value raises :class:`ConfigError` naming its key.
     """
     cfg = Config()
-    if path is not None:
+    if path is not None and str(path) in PRESETS:
+        _apply_mapping(cfg, PRESETS[str(path)], "")
+    elif path is not None:
+        if not Path(path).is_file():
+            raise ConfigError("--config", f"--config {path}: no such file (presets: "
+                              f"{', '.join(PRESETS)})")
         text = Path(path).read_text()
         data = yaml.safe_load(text) or {}
         if not isinstance(data, dict):
