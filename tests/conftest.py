@@ -47,3 +47,14 @@ def assert_same_store(a: Path, b: Path) -> None:
 def same_store():
     """:func:`assert_same_store` as a fixture (tests are not a package)."""
     return assert_same_store
+
+
+@pytest.fixture(scope="session")
+def small_store(small_corpus, tmp_path_factory) -> Path:
+    """``small_corpus`` sharded once (read-only for tests: copy it before changing it)."""
+    from streamdistill.config import ShardConfig
+    from streamdistill.shard.run import run_shard
+
+    out = tmp_path_factory.mktemp("small_store") / "store"
+    run_shard([str(small_corpus)], out, ShardConfig(workers=1), progress=False)
+    return out

@@ -61,7 +61,7 @@ def test_cli_lists_every_subcommand(capsys):
         assert info.value.code == 0
 
 
-@pytest.mark.parametrize("name", ["encode", "select", "pretrain", "evaluate", "report"])
+@pytest.mark.parametrize("name", ["select", "pretrain", "evaluate", "report"])
 def test_unbuilt_subcommands_exit_2(name, capsys):
     assert main([name]) == 2
     assert "not built yet" in capsys.readouterr().err
@@ -89,3 +89,17 @@ def test_console_script_runs():
     proc = subprocess.run([sys.executable, "-m", "streamdistill.cli", "--version"],
                           capture_output=True, text=True, check=True)
     assert "streamdistill" in proc.stdout
+
+
+def test_presets_mirror_yaml():
+    from streamdistill.config import PRESETS
+
+    for name, preset in PRESETS.items():
+        assert yaml.safe_load((ROOT / "configs" / f"{name}.yaml").read_text()) == preset
+        cfg = load_config(name)
+        assert to_dict(cfg) == to_dict(load_config(ROOT / "configs" / f"{name}.yaml"))
+
+
+def test_unknown_config_file_named():
+    with pytest.raises(ConfigError, match="no such file"):
+        load_config("/nonexistent/cfg.yaml")

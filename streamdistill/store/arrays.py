@@ -81,8 +81,9 @@ def require_group_array(
     )
 
 
-def append_rows(arr: zarr.Array, row0: int, source: np.ndarray) -> None:
-    """Write ``source: (n, C, T)`` (an array or memmap) to rows ``[row0, row0 + n)``.
+def append_rows(arr: zarr.Array, row0: int, source: Any) -> None:
+    """Write ``source: (n, C, T)`` (anything with ``shape`` and slice reads) to rows
+    ``[row0, row0 + n)``.
 
     The array is resized first; writes go in slabs aligned to shard boundaries, so every shard is
     written once per append (the shard holding ``row0`` is read, merged and rewritten by Zarr).

@@ -65,7 +65,14 @@ class SegmentStore:
                 f"{path}: not a segment store (no store.json). Create one with "
                 "`streamdistill shard INPUT... --out STORE`."
             )
-        self.info = json.loads(self.layout.store_json.read_text())
+        try:
+            self.info = json.loads(self.layout.store_json.read_text())
+            if not isinstance(self.info, dict) or "groups" not in self.info:
+                raise ValueError("no 'groups' entry")
+        except (OSError, ValueError) as exc:
+            raise StoreError(
+                f"{path}: store.json is unreadable or damaged ({exc}); re-run `streamdistill "
+                "shard` into this folder to rebuild it, or use a new --out") from exc
         version = self.info.get("format_version")
         if version != STORE_FORMAT_VERSION:
             raise StoreError(
@@ -83,6 +90,9 @@ class SegmentStore:
             for name, g in self.info["groups"].items()
         }
         self._root = open_root(self.layout, mode="r") if self.layout.zarr.exists() else None
+        if not self.layout.recordings.exists():
+            raise StoreError(f"{path}: recordings.parquet is missing; the store was never "
+                             "finalised. Re-run `streamdistill shard` into this folder.")
         ok = pd.read_parquet(
             self.layout.recordings,
             columns=["recording_id", "status", "group", "row_start", "n_segments",
