@@ -12,8 +12,9 @@ time blocks of a lazily read recording, so memory is set by the block length, no
    context and filtered with a *valid* convolution, so interior block edges are exact. At the true
    ends of the recording the input is extended by MNE's ``reflect_limited`` padding, as
    ``filter_data`` does for a whole recording.
-2. **Polyphase resampling** (``scipy.signal.resample_poly``, Kaiser window, ``padtype='reflect'``,
-   as MNE's ``method='polyphase'``). It is an FIR filter too: block starts are multiples of the
+2. **Polyphase resampling** (``scipy.signal.resample_poly``'s Kaiser kernel and
+   ``padtype='reflect'``, as MNE's ``method='polyphase'``; computed by ``resample.py``, equal to
+   scipy up to float rounding). It is an FIR filter too: block starts are multiples of the
    decimation factor ``down`` so every block lands on the global output grid, and ``R`` context
    samples on each side absorb the block-edge padding.
 
@@ -25,6 +26,7 @@ value) are flagged too, so that ``segments.py`` can drop the windows that contai
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from fractions import Fraction
@@ -34,6 +36,7 @@ import numpy as np
 from scipy import signal
 
 from streamdistill.config import PreprocessConfig
+from streamdistill.shard.resample import polyphase_resample
 
 #: Reads input samples ``[start, stop)`` of the kept channels: ``(C, stop - start)`` float64, µV.
 BlockReader = Callable[[int, int], np.ndarray]
@@ -92,14 +95,31 @@ def resample_factors(sfreq_in: float, sfreq_out: float) -> tuple[int, int]:
 
 
 def make_plan(sfreq_in: float, cfg: PreprocessConfig) -> FilterPlan:
-    """Design the filters and resampler for one input rate (MNE's automatic filter lengths)."""
+    """Design the filters and resampler for one input rate (MNE's automatic filter lengths).
+
+    Plans are cached per (rate, parameters): a corpus usually has a handful of rates, and the
+    design (MNE's attenuation check evaluates each kernel's response) costs ~10 ms.
+    """
+    return _make_plan(
+        float(sfreq_in), cfg.l_freq, cfg.h_freq, cfg.notch_freq, cfg.sfreq, cfg.dsp_dtype)
+
+
+@functools.lru_cache(maxsize=64)
+def _make_plan(
+    sfreq_in: float,
+    l_freq_cfg: float,
+    h_freq_cfg: float,
+    notch_freq: float | None,
+    sfreq_out_cfg: float,
+    dsp_dtype: str,
+) -> FilterPlan:
     import mne
 
     notes: list[str] = []
     nyq = sfreq_in / 2.0
     kernels: list[np.ndarray] = []
-    l_freq = cfg.l_freq if cfg.l_freq and cfg.l_freq > 0 else None
-    h_freq: float | None = cfg.h_freq
+    l_freq = l_freq_cfg if l_freq_cfg and l_freq_cfg > 0 else None
+    h_freq: float | None = h_freq_cfg
     if h_freq is not None:
         h_trans = min(max(0.25 * h_freq, 2.0), nyq - h_freq)
         if h_freq >= nyq or h_trans <= 0:
@@ -113,15 +133,15 @@ def make_plan(sfreq_in: float, cfg: PreprocessConfig) -> FilterPlan:
                 None, sfreq_in, l_freq, h_freq, fir_design="firwin", verbose="error"
             )
         )
-    if cfg.notch_freq is not None:
+    if notch_freq is not None:
         # As mne.filter.notch_filter(x, sfreq, f): width f/200, transition 1 Hz.
-        half = cfg.notch_freq / 200.0 / 2.0 + 0.5
-        if cfg.notch_freq + half >= nyq:
-            notes.append(f"notch {cfg.notch_freq:g} Hz skipped: above the input Nyquist ({nyq:g} Hz)")
+        half = notch_freq / 200.0 / 2.0 + 0.5
+        if notch_freq + half >= nyq:
+            notes.append(f"notch {notch_freq:g} Hz skipped: above the input Nyquist ({nyq:g} Hz)")
         else:
             kernels.append(
                 mne.filter.create_filter(
-                    None, sfreq_in, cfg.notch_freq + half, cfg.notch_freq - half,
+                    None, sfreq_in, notch_freq + half, notch_freq - half,
                     l_trans_bandwidth=0.5, h_trans_bandwidth=0.5,
                     fir_design="firwin", verbose="error",
                 )
@@ -129,10 +149,10 @@ def make_plan(sfreq_in: float, cfg: PreprocessConfig) -> FilterPlan:
     kernel = np.array([1.0])
     for h in kernels:
         kernel = np.convolve(kernel, np.asarray(h, dtype=np.float64))
-    up, down = resample_factors(sfreq_in, cfg.sfreq)
+    up, down = resample_factors(sfreq_in, sfreq_out_cfg)
     sfreq_out = sfreq_in * up / down
-    if abs(sfreq_out - cfg.sfreq) > 1e-9:
-        notes.append(f"output rate {sfreq_out:.6f} Hz approximates {cfg.sfreq:g} Hz")
+    if abs(sfreq_out - sfreq_out_cfg) > 1e-9:
+        notes.append(f"output rate {sfreq_out:.6f} Hz approximates {sfreq_out_cfg:g} Hz")
     # scipy's resample_poly uses a Kaiser FIR of half length 10·max(up, down) at the up-sampled
     # rate; in input samples that is 10·max(up, down)/up. Round up to a multiple of `down`.
     if up == down == 1:
@@ -149,7 +169,7 @@ def make_plan(sfreq_in: float, cfg: PreprocessConfig) -> FilterPlan:
         fir_context=(len(kernel) - 1) // 2,
         resample_context=r_ctx,
         resample_kernel=design_resample_kernel(up, down) if (up, down) != (1, 1) else np.array([1.0]),
-        dtype=cfg.dsp_dtype,
+        dtype=dsp_dtype,
         notes=tuple(notes),
     )
 
@@ -179,14 +199,15 @@ def _fir_valid(x: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     kernel = kernel.astype(x.dtype, copy=False)
     if len(kernel) == 1:
         return x * kernel[0]
-    return signal.oaconvolve(x, kernel[np.newaxis, :], mode="valid", axes=1)
+    return signal.fftconvolve(x, kernel[np.newaxis, :], mode="valid", axes=1)
 
 
 def _resample(x: np.ndarray, plan: FilterPlan) -> np.ndarray:
+    """``scipy.signal.resample_poly(x, up, down, padtype='reflect')`` (numba-compiled, equal to
+    scipy up to float rounding; ``resample.py``)."""
     if plan.up == plan.down:
         return x
-    window = plan.resample_kernel.astype(x.dtype, copy=False)
-    return signal.resample_poly(x, plan.up, plan.down, axis=1, window=window, padtype="reflect")
+    return polyphase_resample(x, plan.up, plan.down, plan.resample_kernel)
 
 
 def design_resample_kernel(up: int, down: int) -> np.ndarray:
@@ -202,8 +223,8 @@ def design_resample_kernel(up: int, down: int) -> np.ndarray:
 class Block:
     """One block of preprocessed output.
 
-    ``start``: index of its first output sample; ``data``: ``(C, n)`` float64 µV at
-    ``sfreq_out``; ``bad``: ``(n,)`` bool, the sample derives from a non-finite input sample;
+    ``start``: index of its first output sample; ``data``: ``(C, n)`` µV at ``sfreq_out`` in
+    the plan's DSP dtype (possibly a strided view); ``bad``: ``(n,)`` bool, the sample derives from a non-finite input sample;
     ``changed``: ``(n,)`` bool, some channel's input value changed there (all-False = flat).
     """
 
@@ -273,7 +294,7 @@ def iter_blocks(
         out = resampled[:, m0 - m_base : m1 - m_base]
         yield Block(
             start=m0,
-            data=np.ascontiguousarray(out, dtype=np.float64),
+            data=out,
             bad=_flags_to_output(bad_in, s0, m0, m1, plan),
             changed=_flags_to_output(changed_in, s0, m0, m1, plan),
         )

@@ -185,8 +185,15 @@ class SegmentStore:
                     group=name,
                     rows=(start, stop),
                     segment_ids=self.segment_ids_of_rows(name, start, stop),
-                    x=np.asarray(arr[start:stop], dtype=np.float32),
+                    x=self.read_rows(name, start, stop),
                 )
+
+    def read_rows(self, group: str, start: int, stop: int) -> np.ndarray:
+        """Rows ``[start, stop)`` of a group, ``(n, C, T)`` float32 µV (one batched read)."""
+        from streamdistill.store.arrays import batched_codecs
+
+        with batched_codecs(stop - start):
+            return np.asarray(self.array(group)[start:stop], dtype=np.float32)
 
 
 def open_store(path: str | Path) -> SegmentStore:

@@ -110,3 +110,21 @@ def test_reflect_limited_pad_matches_mne_semantics():
     x = np.arange(5, dtype=float)[None]
     np.testing.assert_array_equal(reflect_limited_pad(x, 2, 2), [[2, 1, 0, 1, 2, 3, 4, 3, 2]])
     np.testing.assert_array_equal(reflect_limited_pad(x, 6, 0)[0, :6], [0, 0, 4, 3, 2, 1])
+
+
+@pytest.mark.parametrize("up,down", [(5, 4), (25, 32), (4, 5), (2, 5), (1, 5), (3, 1)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_polyphase_resample_equals_scipy(up, down, dtype):
+    from streamdistill.shard.resample import polyphase_resample
+
+    x = np.random.default_rng(up * 10 + down).standard_normal((5, 3001)).astype(dtype)
+    kernel = design_resample_kernel(up, down)
+    ours = polyphase_resample(x, up, down, kernel)
+    ref = signal.resample_poly(x.astype(np.float64), up, down, axis=1, window=kernel,
+                               padtype="reflect")
+    assert ours.shape == ref.shape and ours.dtype == dtype
+    np.testing.assert_allclose(ours, ref, atol=1e-5 if dtype == np.float32 else 1e-10)
+    short = x[:, :7]
+    np.testing.assert_allclose(polyphase_resample(short, up, down, kernel),
+                               signal.resample_poly(short, up, down, axis=1, window=kernel,
+                                                    padtype="reflect"), atol=1e-5)
