@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from streamdistill.config import CompressorConfig
 from streamdistill.encode.views import N_PATCHES, N_RAW_PATCHES, N_SPECTRAL_PATCHES, patchify
 
 #: Token layout: index of each CLS token and view id of each of the 23 tokens.
@@ -29,22 +30,6 @@ VIEW_OF_TOKEN = tuple(
     [0] * (1 + N_RAW_PATCHES) + [1] * (1 + N_SPECTRAL_PATCHES) + [2] * (1 + N_SPECTRAL_PATCHES)
 )
 PATCH_TOKENS = tuple(i for i in range(N_TOKENS) if i not in CLS_POSITIONS)
-
-
-@dataclass(frozen=True)
-class CompressorShape:
-    """Architecture hyper-parameters (defaults: EEG-DLite's released model)."""
-
-    dim: int = 64
-    depth: int = 6
-    decoder_depth: int = 2
-    heads: int = 8
-    head_dim: int = 64
-    mlp_dim: int = 64
-    stem_base: int = 8
-    dropout: float = 0.2
-    emb_dropout: float = 0.1
-    decoder: str = "transformer"  # or "bypass": heads read the encoder tokens (released code)
 
 
 # ------------------------------------------------------------------------------ ResNet1d-18
@@ -119,7 +104,7 @@ class Attention(nn.Module):
 class Block(nn.Module):
     """Pre-LN Transformer block: ``x + Attn(LN(x))``, then ``x + FFN(LN(x))`` (GELU)."""
 
-    def __init__(self, shape: CompressorShape):
+    def __init__(self, shape: CompressorConfig):
         super().__init__()
         self.norm1 = nn.LayerNorm(shape.dim)
         self.attn = Attention(shape.dim, shape.heads, shape.head_dim, shape.dropout)
@@ -150,7 +135,7 @@ class CompressorOutput:
 class MultiViewCompressor(nn.Module):
     """EEG-DLite compressor for segments ``(B, C, W)`` µV of one montage group."""
 
-    def __init__(self, n_channels: int, n_times: int, shape: CompressorShape = CompressorShape()):
+    def __init__(self, n_channels: int, n_times: int, shape: CompressorConfig = CompressorConfig()):
         super().__init__()
         if n_times % 10:
             raise ValueError(f"n_times={n_times} must be divisible by 10")

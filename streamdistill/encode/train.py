@@ -23,7 +23,8 @@ from tqdm import tqdm
 
 from streamdistill.config import EncodeConfig
 from streamdistill.encode.losses import total_loss
-from streamdistill.encode.model import CompressorShape, MultiViewCompressor
+from streamdistill.config import CompressorConfig
+from streamdistill.encode.model import MultiViewCompressor
 from streamdistill.io_utils import atomic_write, atomic_write_text
 from streamdistill.store.loader import GroupBatches
 from streamdistill.store.segment_store import SegmentStore
@@ -57,7 +58,7 @@ def training_digest(cfg: EncodeConfig, store: SegmentStore, group: str) -> str:
 def build_model(n_channels: int, n_times: int, cfg: EncodeConfig, seed: int) -> MultiViewCompressor:
     """A freshly initialised compressor (initialisation seeded)."""
     torch.manual_seed(seed)
-    return MultiViewCompressor(n_channels, n_times, CompressorShape(**asdict(cfg.model)))
+    return MultiViewCompressor(n_channels, n_times, CompressorConfig(**asdict(cfg.model)))
 
 
 def _autocast(device: torch.device, amp: bool):
@@ -189,6 +190,6 @@ def load_compressor(path: Path, device: torch.device) -> MultiViewCompressor:
     """A trained compressor from ``compressor/<group>.pt``, in eval mode on ``device``."""
     meta = torch.load(path, map_location="cpu", weights_only=False)
     model = MultiViewCompressor(meta["n_channels"], meta["n_times"],
-                                CompressorShape(**meta["shape"]))
+                                CompressorConfig(**meta["shape"]))
     model.load_state_dict(meta["state_dict"])
     return model.to(device).eval()

@@ -71,21 +71,24 @@ def _resolve(fut: Future, item: Any, on_error) -> Any:
         return on_error(item, exc)
 
 
+def _top_up(pending: deque, it: Iterator, submit: Callable[[Any], Any], max_in_flight: int) -> None:
+    """Submit items from ``it`` until ``max_in_flight`` are pending (or ``it`` is exhausted)."""
+    while len(pending) < max_in_flight:
+        try:
+            item = next(it)
+        except StopIteration:
+            return
+        pending.append((item, submit(item)))
+
+
 def _process_map(fn, items, workers, max_in_flight, on_error) -> Iterator[Any]:
     ctx = multiprocessing.get_context("forkserver")
     it = iter(items)
     pending: deque[tuple[Any, Future]] = deque()
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
     try:
-        exhausted = False
         while True:
-            while not exhausted and len(pending) < max_in_flight:
-                try:
-                    item = next(it)
-                except StopIteration:
-                    exhausted = True
-                    break
-                pending.append((item, pool.submit(fn, item)))
+            _top_up(pending, it, lambda item: pool.submit(fn, item), max_in_flight)
             if not pending:
                 break
             item, fut = pending.popleft()
@@ -114,15 +117,8 @@ def _dask_map(fn, items, scheduler, max_in_flight, on_error) -> Iterator[Any]:
     with Client(scheduler, set_as_default=False) as client:
         it = iter(items)
         pending: deque[tuple[Any, Any]] = deque()
-        exhausted = False
         while True:
-            while not exhausted and len(pending) < max_in_flight:
-                try:
-                    item = next(it)
-                except StopIteration:
-                    exhausted = True
-                    break
-                pending.append((item, client.submit(fn, item, pure=False)))
+            _top_up(pending, it, lambda item: client.submit(fn, item, pure=False), max_in_flight)
             if not pending:
                 break
             item, fut = pending.popleft()

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from streamdistill.config import load_config
-from streamdistill.encode.model import CompressorShape, MultiViewCompressor
+from streamdistill.config import CompressorConfig
+from streamdistill.encode.model import MultiViewCompressor
 from streamdistill.encode.run import run_encode
 from streamdistill.store import open_store
 
@@ -16,7 +17,7 @@ pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a C
 
 def test_cuda_encode_matches_cpu():
     torch.manual_seed(0)
-    model = MultiViewCompressor(64, 800, CompressorShape()).eval()
+    model = MultiViewCompressor(64, 800, CompressorConfig()).eval()
     x = torch.randn(64, 64, 800) * 30
     z_cpu = model.encode(x)
     z_gpu = model.cuda().encode(x.cuda()).cpu()

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
+from streamdistill.config import CompressorConfig
 from streamdistill.encode.losses import idc_inter, idc_intra, reconstruction_loss, total_loss
 from streamdistill.encode.model import (
     CLS_POSITIONS,
     N_TOKENS,
-    CompressorShape,
     MultiViewCompressor,
     ResNet1dStem,
 )
@@ -77,7 +77,7 @@ def test_parameter_count_reported(capsys):
 
 def test_encode_is_independent_of_batch_composition():
     torch.manual_seed(0)
-    m = MultiViewCompressor(19, 2600, CompressorShape(depth=2, decoder_depth=1)).eval()
+    m = MultiViewCompressor(19, 2600, CompressorConfig(depth=2, decoder_depth=1)).eval()
     x = torch.randn(5, 19, 2600) * 20
     z_all = m.encode(x)
     z_one = torch.cat([m.encode(x[i : i + 1]) for i in range(5)])
@@ -88,7 +88,7 @@ def test_encode_is_independent_of_batch_composition():
 
 def test_bypass_decoder_reads_encoder_tokens():
     torch.manual_seed(0)
-    m = MultiViewCompressor(4, 100, CompressorShape(depth=1, decoder_depth=1, decoder="bypass"))
+    m = MultiViewCompressor(4, 100, CompressorConfig(depth=1, decoder_depth=1, decoder="bypass"))
     out = m(torch.randn(2, 4, 100))
     assert out.recon.shape == (2, 20, 4, 10)
     m.decoder[0].ffn[0].weight.data.add_(1.0)  # the decoder is unused in bypass mode
@@ -99,7 +99,7 @@ def test_bypass_decoder_reads_encoder_tokens():
 
 def test_losses_finite_and_variants_differ():
     torch.manual_seed(0)
-    m = MultiViewCompressor(8, 200, CompressorShape(depth=1, decoder_depth=1))
+    m = MultiViewCompressor(8, 200, CompressorConfig(depth=1, decoder_depth=1))
     out = m(torch.randn(6, 8, 200))
     rec = reconstruction_loss(out)
     inter, intra = idc_inter(out, m.idc_proj), idc_intra(out, m.idc_proj)
@@ -113,7 +113,7 @@ def test_losses_finite_and_variants_differ():
 
 def test_loss_decreases_when_training_on_a_batch():
     torch.manual_seed(0)
-    m = MultiViewCompressor(8, 200, CompressorShape(depth=1, decoder_depth=1, dropout=0.0,
+    m = MultiViewCompressor(8, 200, CompressorConfig(depth=1, decoder_depth=1, dropout=0.0,
                                                     emb_dropout=0.0))
     x = torch.randn(16, 8, 200) * 20
     opt = torch.optim.Adam(m.parameters(), lr=1e-3)
