@@ -3,9 +3,12 @@
 Commit of one recording (``StoreWriter.commit``):
 
 1. append its staged windows to the group's Zarr array at rows ``[N_g, N_g + n)`` (this process
-   is the only one that ever writes the arrays, so no two writers share a shard);
+   is the only one that ever writes the arrays, so no two writers share a shard); whole shards
+   are written at once, the rows of a last partial shard wait in memory for the next recording
+   of the group or the final flush;
 2. write its segment table ``parts/<recording_id>.parquet`` (temp + rename);
-3. append its line to ``ledger.jsonl`` (fsync) — the commit point;
+3. once all its rows (and all earlier recordings) are on disk, append its line to
+   ``ledger.jsonl`` (fsync) — the commit point;
 4. delete its staging files.
 
 On open, the ledger is the truth: arrays longer than the ledger says (a kill between 1 and 3) are
@@ -30,7 +33,7 @@ import pyarrow.parquet as pq
 from streamdistill.config import ShardConfig
 from streamdistill.io_utils import atomic_write, atomic_write_json, package_versions
 from streamdistill.shard.recording import staging_key
-from streamdistill.shard.staging import StagedRows
+from streamdistill.shard.staging import ChainedRows, StagedRows
 from streamdistill.store.arrays import append_rows, open_root, require_group_array, truncate
 from streamdistill.store.layout import STORE_FORMAT_VERSION, StoreLayout
 from streamdistill.store.ledger import append_entry, iter_ok, read_ledger
@@ -69,7 +72,7 @@ def store_parameters(cfg: ShardConfig) -> dict[str, Any]:
 class StoreWriter:
     """Open (create or resume) a store for committing; see the module docstring."""
 
-    def __init__(self, root: str | Path, cfg: ShardConfig):
+    def __init__(self, root: str | Path, cfg: ShardConfig, max_pending: int = 256):
         self.layout = StoreLayout(Path(root))
         self.cfg = cfg
         self.params = store_parameters(cfg)
@@ -85,6 +88,11 @@ class StoreWriter:
             self._register_group(e)
             self.group_rows[e["group"]] = e["row_start"] + e["n_segments"]
         self.next_segment_id = sum(e["n_segments"] for e in iter_ok(self.entries))
+        #: Rows on disk per group, rows waiting for a full shard, entries waiting for the ledger.
+        self.written: dict[str, int] = dict(self.group_rows)
+        self.buffers: dict[str, np.ndarray] = {}
+        self.pending: list[dict[str, Any]] = []
+        self.max_pending = max_pending
         self._repair()
         if not self.layout.store_json.exists():
             self._write_store_json()
@@ -148,22 +156,25 @@ class StoreWriter:
             }
 
     def commit(self, result: dict[str, Any]) -> dict[str, Any]:
-        """Commit one recording's result (any status); returns its ledger entry."""
-        rid = len(self.entries)
+        """Commit one recording's result (any status); returns its (pending) ledger entry.
+
+        Rows are written to Zarr in whole shards; the last, partial shard's rows wait in memory
+        (at most one shard per group) until more rows arrive or :meth:`flush`, so a corpus of
+        short recordings does not rewrite its last shard once per recording. A recording's
+        ledger line — its commit point — is appended once all its rows are on disk and every
+        earlier recording is committed (ids follow input order). Until then its staging files
+        stay, so a kill loses no processing.
+        """
+        rid = len(self.entries) + len(self.pending)
         entry = {k: v for k, v in result.items() if k not in ("starts", "clipped", "staged")}
         entry.update(recording_id=rid, first_segment_id=-1, row_start=-1)
         if result["status"] == "ok":
             self._register_group(result)
             g = result["group"]
             info = self.groups[g]
-            arr = require_group_array(
-                self.root, g, info["n_channels"], info["n_times"],
-                dtype=self.cfg.store.dtype, compressor_name=self.cfg.store.compressor,
-                clevel=self.cfg.store.clevel, shard_mb=self.cfg.store.shard_mb,
-            )
             n = int(result["n_segments"])
             row0 = self.group_rows.get(g, 0)
-            append_rows(arr, row0, StagedRows(result["staged"], n))
+            self._write_rows(g, StagedRows(result["staged"], n))
             first = self.next_segment_id
             part = pa.table(
                 {
@@ -181,16 +192,60 @@ class StoreWriter:
             )
             atomic_write(self.layout.part(rid), lambda tmp: pq.write_table(part, tmp))
             entry.update(first_segment_id=first, row_start=row0)
-            append_entry(self.layout.ledger, entry)
             self.group_rows[g] = row0 + n
             self.next_segment_id = first + n
-        else:
-            append_entry(self.layout.ledger, entry)
-        self.entries.append(entry)
-        key = staging_key(result["path"])
-        for suffix in (".npy", ".json"):
-            (self.layout.staging / f"{key}{suffix}").unlink(missing_ok=True)
+        self.pending.append(entry)
+        self._drain()
+        if len(self.pending) >= self.max_pending:
+            self.flush()
         return entry
+
+    def _array(self, g: str):
+        info = self.groups[g]
+        return require_group_array(
+            self.root, g, info["n_channels"], info["n_times"],
+            dtype=self.cfg.store.dtype, compressor_name=self.cfg.store.compressor,
+            clevel=self.cfg.store.clevel, shard_mb=self.cfg.store.shard_mb,
+        )
+
+    def _write_rows(self, g: str, source: StagedRows) -> None:
+        """Write whole shards of (buffered rows + ``source``); keep the remainder buffered."""
+        arr = self._array(g)
+        shard_rows = arr.shards[0] if arr.shards else arr.chunks[0]
+        buffered = self.buffers.get(g)
+        rows = ChainedRows(buffered, source) if buffered is not None else source
+        start = self.written.get(g, arr.shape[0])
+        aligned_end = (start + rows.shape[0]) // shard_rows * shard_rows
+        n_now = max(aligned_end - start, 0)
+        if n_now:
+            append_rows(arr, start, rows, n=n_now)
+            self.written[g] = start + n_now
+        else:
+            self.written[g] = start
+        self.buffers[g] = np.asarray(rows[n_now:])
+
+    def flush(self) -> None:
+        """Write every group's buffered rows (partial shards) and commit what is pending."""
+        for g, rows in self.buffers.items():
+            if rows is not None and rows.shape[0]:
+                start = self.written[g]
+                append_rows(self._array(g), start, rows)
+                self.written[g] = start + rows.shape[0]
+        self.buffers = {}
+        self._drain()
+
+    def _drain(self) -> None:
+        """Append ledger lines for the pending prefix whose rows are all on disk."""
+        while self.pending:
+            e = self.pending[0]
+            if e["status"] == "ok" and e["row_start"] + e["n_segments"] > self.written.get(
+                    e["group"], 0):
+                return
+            append_entry(self.layout.ledger, e)
+            self.entries.append(self.pending.pop(0))
+            key = staging_key(e["path"])
+            for suffix in (".npy", ".json"):
+                (self.layout.staging / f"{key}{suffix}").unlink(missing_ok=True)
 
     # ---------------------------------------------------------------- finalize
     def fingerprint(self) -> str:
@@ -221,8 +276,9 @@ class StoreWriter:
         )
 
     def finalize(self) -> None:
-        """Write ``segments.parquet``, ``recordings.parquet`` and ``store.json`` from the ledger
-        (streamed: one recording's part in memory at a time)."""
+        """Flush, then write ``segments.parquet``, ``recordings.parquet`` and ``store.json`` from
+        the ledger (streamed: one recording's part in memory at a time)."""
+        self.flush()
 
         def write_segments(tmp: Path) -> None:
             with pq.ParquetWriter(tmp, SEGMENT_SCHEMA) as writer:

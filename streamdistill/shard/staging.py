@@ -93,3 +93,28 @@ class StagedRows:
         if step != 1:
             raise IndexError("staged rows are read in contiguous slices")
         return read_rows(self.path, start, stop)
+
+
+class ChainedRows:
+    """Rows of several sources (arrays or :class:`StagedRows`) one after the other, sliceable
+    in contiguous ranges; ``shape`` is ``(total_rows, *row_shape)``."""
+
+    def __init__(self, *sources):
+        self.sources = [s for s in sources if s.shape[0] > 0]
+        row_shape = sources[0].shape[1:]
+        self.shape = (sum(s.shape[0] for s in self.sources), *row_shape)
+        self.dtype = sources[0].dtype
+
+    def __getitem__(self, item: slice) -> np.ndarray:
+        start, stop, _ = item.indices(self.shape[0])
+        parts = []
+        offset = 0
+        for s in self.sources:
+            n = s.shape[0]
+            a, b = max(start - offset, 0), min(stop - offset, n)
+            if a < b:
+                parts.append(np.asarray(s[a:b]))
+            offset += n
+        if not parts:
+            return np.empty((0, *self.shape[1:]), dtype=self.dtype)
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)

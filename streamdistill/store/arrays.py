@@ -81,15 +81,15 @@ def require_group_array(
     )
 
 
-def append_rows(arr: zarr.Array, row0: int, source: Any) -> None:
-    """Write ``source: (n, C, T)`` (anything with ``shape`` and slice reads) to rows
-    ``[row0, row0 + n)``.
+def append_rows(arr: zarr.Array, row0: int, source: Any, n: int | None = None) -> None:
+    """Write the first ``n`` rows (default: all) of ``source: (N, C, T)`` (anything with
+    ``shape`` and slice reads) to rows ``[row0, row0 + n)``.
 
     The array is resized first; writes go in slabs aligned to shard boundaries, so every shard is
     written once per append (the shard holding ``row0`` is read, merged and rewritten by Zarr).
     Memory: one shard's worth of rows.
     """
-    n = source.shape[0]
+    n = source.shape[0] if n is None else n
     if arr.shape[0] != row0:
         arr.resize((row0,) + arr.shape[1:])
     arr.resize((row0 + n,) + arr.shape[1:])

@@ -158,25 +158,34 @@ def many_files(tmp_path_factory) -> Path:
     return out
 
 
-@pytest.mark.parametrize("kill_after_lines", [0, 2, 6])
-def test_kill_9_then_rerun_equals_uninterrupted(many_files, tmp_path, kill_after_lines,
-                                                same_store):
+def _staged(out: Path) -> int:
+    return len(list((out / "staging").glob("*.json"))) if (out / "staging").exists() else 0
+
+
+def _ledger_lines(out: Path) -> int:
+    ledger = out / "ledger.jsonl"
+    return ledger.read_bytes().count(b"\n") if ledger.exists() else 0
+
+
+@pytest.mark.parametrize("when", ["first_staged", "four_staged", "first_ledger_line"])
+def test_kill_9_then_rerun_equals_uninterrupted(many_files, tmp_path, when, same_store):
+    ready = {
+        "first_staged": lambda out: _staged(out) >= 1,
+        "four_staged": lambda out: _staged(out) >= 4,
+        "first_ledger_line": lambda out: _ledger_lines(out) >= 1,
+    }[when]
     ref = tmp_path / "ref"
     subprocess.run(_shard_cmd(many_files, ref, 1), check=True, capture_output=True)
     out = tmp_path / "killed"
     proc = subprocess.Popen(_shard_cmd(many_files, out, 2), stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
-    ledger = out / "ledger.jsonl"
     deadline = time.time() + 120
-    while time.time() < deadline and proc.poll() is None:
-        lines = ledger.read_bytes().count(b"\n") if ledger.exists() else 0
-        if (kill_after_lines == 0 and (out / "staging").exists()) or (
-            kill_after_lines and lines >= kill_after_lines
-        ):
-            break
-        time.sleep(0.01)
+    while time.time() < deadline and proc.poll() is None and not ready(out):
+        time.sleep(0.005)
+    assert proc.poll() is None, "the run finished before it could be killed"
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
+    assert not (out / "segments.parquet").exists()  # killed before finalising
     subprocess.run(_shard_cmd(many_files, out, 2), check=True, capture_output=True)
     same_store(ref, out)
 
