@@ -224,14 +224,18 @@ class Block:
     """One block of preprocessed output.
 
     ``start``: index of its first output sample; ``data``: ``(C, n)`` µV at ``sfreq_out`` in
-    the plan's DSP dtype (possibly a strided view); ``bad``: ``(n,)`` bool, the sample derives from a non-finite input sample;
-    ``changed``: ``(n,)`` bool, some channel's input value changed there (all-False = flat).
+    the plan's DSP dtype (possibly a strided view), or in the store dtype after
+    ``segments.to_storage_block``; ``bad``: ``(n,)`` bool, the sample derives from a non-finite
+    input sample; ``changed``: ``(n,)`` bool, some channel's input value changed there
+    (all-False = flat); ``clipped``: ``(n,)`` bool, some value was clipped to the store dtype's
+    range (None before conversion).
     """
 
     start: int
     data: np.ndarray
     bad: np.ndarray
     changed: np.ndarray
+    clipped: np.ndarray | None = None
 
 
 def _input_flags(raw: np.ndarray, previous: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:

@@ -33,7 +33,7 @@ from streamdistill.shard.segments import (
     WindowCounts,
     group_id,
     iter_windows,
-    to_storage,
+    to_storage_block,
     window_seconds,
 )
 
@@ -141,13 +141,13 @@ def shard_recording(
         counts = WindowCounts()
         starts: list[int] = []
         clipped: list[bool] = []
-        blocks = iter_blocks(rec.read, rec.n_times, plan, cfg.block_s)
+        blocks = (to_storage_block(b, store_dtype)
+                  for b in iter_blocks(rec.read, rec.n_times, plan, cfg.block_s))
         try:
             for window in iter_windows(blocks, n_times, stride, counts):
-                data, was_clipped = to_storage(window.x, store_dtype)
-                out.append(data)
+                out.append(window.x)
                 starts.append(window.start)
-                clipped.append(was_clipped)
+                clipped.append(window.clipped)
         finally:
             out.close()
     except Exception as exc:  # noqa: BLE001 - a corrupt stretch fails this file only

@@ -36,10 +36,12 @@ def group_id(channels: tuple[str, ...]) -> str:
 
 @dataclass(frozen=True)
 class Window:
-    """One kept window: ``start`` output sample, ``x: (C, T)`` float64 µV."""
+    """One kept window: ``start`` output sample, ``x: (C, T)`` µV (block dtype), ``clipped``:
+    some value was clipped to the store dtype's range."""
 
     start: int
     x: np.ndarray
+    clipped: bool = False
 
 
 @dataclass
@@ -61,6 +63,7 @@ def iter_windows(
     buf: np.ndarray | None = None
     bad = np.zeros(0, bool)
     changed = np.zeros(0, bool)
+    clipped = np.zeros(0, bool)
     buf_start = 0
     next_start = 0
     for block in blocks:
@@ -70,6 +73,9 @@ def iter_windows(
             buf = np.concatenate([buf, block.data], axis=1)
         bad = np.concatenate([bad, block.bad])
         changed = np.concatenate([changed, block.changed])
+        block_clipped = block.clipped if block.clipped is not None else np.zeros(
+            len(block.bad), bool)
+        clipped = np.concatenate([clipped, block_clipped])
         end = buf_start + buf.shape[1]
         while next_start + n_times <= end:
             a = next_start - buf_start
@@ -79,11 +85,27 @@ def iter_windows(
             elif not changed[a + 1 : a + n_times].any():
                 counts.dropped_flat += 1
             else:
-                yield Window(start=next_start, x=buf[:, a : a + n_times])
+                yield Window(start=next_start, x=buf[:, a : a + n_times],
+                             clipped=bool(clipped[a : a + n_times].any()))
             next_start += stride
         cut = min(next_start, end) - buf_start
-        buf, bad, changed = buf[:, cut:], bad[cut:], changed[cut:]
+        buf, bad, changed, clipped = buf[:, cut:], bad[cut:], changed[cut:], clipped[cut:]
         buf_start += cut
+
+
+def to_storage_block(block: Block, dtype: str) -> Block:
+    """Cast a block to the store dtype once (C order), recording per sample whether a float16
+    value had to be clipped to ±65504 µV (cheaper than casting every window of a strided view)."""
+    data = block.data
+    if dtype == "float16":
+        over = (np.abs(data) > FLOAT16_MAX).any(axis=0)
+        if over.any():
+            data = np.clip(data, -FLOAT16_MAX, FLOAT16_MAX)
+    else:
+        over = np.zeros(data.shape[1], bool)
+    out = np.empty(data.shape, dtype=dtype)
+    out[...] = data
+    return Block(block.start, out, block.bad, block.changed, over)
 
 
 def to_storage(x: np.ndarray, dtype: str) -> tuple[np.ndarray, bool]:

@@ -2,8 +2,8 @@
 
 A worker appends windows one at a time; the committer reads them back one shard-sized slab at a
 time. Plain ``write``/``readinto`` keep the pages out of the process's resident set (a memory map
-would count every touched page of a 24-hour recording in its RSS), and ``posix_fadvise`` drops
-them from the page cache once they are on disk, so memory stays set by the slab size.
+would count every touched page of a 24-hour recording in its RSS); the file is synced at close
+(before its completion record exists) and ``posix_fadvise`` then drops it from the page cache.
 """
 
 from __future__ import annotations
@@ -38,8 +38,6 @@ class StagedWriter:
             raise IndexError("more rows than the staging file was sized for")
         self._fh.write(np.ascontiguousarray(row, dtype=self.dtype).tobytes())
         self.n_rows += 1
-        if self.n_rows % 64 == 0:
-            self._release()
 
     def _release(self) -> None:
         self._fh.flush()

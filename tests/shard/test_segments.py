@@ -72,3 +72,15 @@ def test_group_id_stable_and_distinct():
     a = group_id(("FP1", "FP2"))
     assert a == group_id(("FP1", "FP2")) and a.startswith("c2-")
     assert a != group_id(("FP2", "FP1"))
+
+
+def test_block_cast_flags_clipping_per_window():
+    from streamdistill.shard.segments import to_storage_block
+
+    x = np.zeros((2, 300))
+    x[1, 150] = 1e6
+    block = to_storage_block(Block(0, x, np.zeros(300, bool), np.ones(300, bool)), "float16")
+    assert block.data.dtype == np.float16 and block.data.flags.c_contiguous
+    assert block.clipped.sum() == 1
+    wins = list(iter_windows([block], 100, 100, WindowCounts()))
+    assert [w.clipped for w in wins] == [False, True, False]
