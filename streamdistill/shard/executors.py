@@ -34,6 +34,7 @@ def ordered_map(
     scheduler: str | None = None,
     max_in_flight: int | None = None,
     on_error: Callable[[T, BaseException], R] | None = None,
+    preload: tuple[str, ...] = (),
 ) -> Iterator[R]:
     """Yield ``fn(item)`` for each item, in order.
 
@@ -47,6 +48,8 @@ def ordered_map(
         Items submitted but not yet yielded (default ``2 × workers + 1``; bounds staging disk).
     on_error
         Turns an exception that escaped ``fn`` or a dead worker into a result; re-raised if None.
+    preload
+        Modules the forkserver imports once, so that worker processes start already warm.
     """
     if scheduler:
         yield from _dask_map(fn, items, scheduler, max_in_flight or 64, on_error)
@@ -59,7 +62,8 @@ def ordered_map(
                     raise
                 yield on_error(item, exc)
     else:
-        yield from _process_map(fn, items, workers, max_in_flight or 2 * workers + 1, on_error)
+        yield from _process_map(fn, items, workers, max_in_flight or 2 * workers + 1, on_error,
+                                preload)
 
 
 def _resolve(fut: Future, item: Any, on_error) -> Any:
@@ -81,8 +85,10 @@ def _top_up(pending: deque, it: Iterator, submit: Callable[[Any], Any], max_in_f
         pending.append((item, submit(item)))
 
 
-def _process_map(fn, items, workers, max_in_flight, on_error) -> Iterator[Any]:
+def _process_map(fn, items, workers, max_in_flight, on_error, preload=()) -> Iterator[Any]:
     ctx = multiprocessing.get_context("forkserver")
+    if preload:
+        ctx.set_forkserver_preload(list(preload))
     it = iter(items)
     pending: deque[tuple[Any, Future]] = deque()
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)

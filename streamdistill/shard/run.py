@@ -106,7 +106,7 @@ def run_shard(
     )
     results = ordered_map(
         fn, to_run, workers=min(workers, max(1, len(to_run))), scheduler=cfg.scheduler,
-        on_error=_failure,
+        on_error=_failure, preload=("streamdistill.shard.warm",),
     )
     bar = tqdm(
         total=len(todo), unit="file", desc="shard", disable=not progress, file=sys.stderr,
