@@ -26,17 +26,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from streamdistill.config import ShardConfig
 from streamdistill.io_utils import atomic_write, atomic_write_json, package_versions
-from streamdistill.shard.recording import staging_key
+from streamdistill.shard.records import staging_key
 from streamdistill.shard.staging import ChainedRows, StagedRows
 from streamdistill.store.arrays import append_rows, open_root, require_group_array, truncate
 from streamdistill.store.layout import STORE_FORMAT_VERSION, StoreLayout
-from streamdistill.store.ledger import append_entry, iter_ok, read_ledger
+from streamdistill.store.ledger import append_entry, iter_ledger, iter_ok
 
 SEGMENT_SCHEMA = pa.schema([
     ("segment_id", pa.int64()),
@@ -60,6 +59,41 @@ RECORDING_COLUMNS = (
 )
 
 
+RECORDING_SCHEMA = pa.schema([
+    ("recording_id", pa.int64()), ("path", pa.string()), ("format", pa.string()),
+    ("size", pa.int64()), ("mtime_ns", pa.int64()), ("sha256", pa.string()),
+    ("dataset", pa.string()), ("subject", pa.string()), ("session", pa.string()),
+    ("status", pa.string()), ("reason", pa.string()), ("group", pa.string()),
+    ("n_channels", pa.int64()), ("channels", pa.string()), ("channels_renamed", pa.string()),
+    ("channels_dropped", pa.string()), ("sfreq_in", pa.float64()), ("duration_s", pa.float64()),
+    ("n_windows", pa.int64()), ("n_segments", pa.int64()), ("n_dropped_nonfinite", pa.int64()),
+    ("n_dropped_flat", pa.int64()), ("n_clipped", pa.int64()), ("first_segment_id", pa.int64()),
+    ("row_start", pa.int64()), ("notes", pa.string()),
+])
+assert tuple(RECORDING_SCHEMA.names) == RECORDING_COLUMNS
+
+#: Ledger fields kept in memory per recording (what resuming and summaries need).
+COMPACT_KEYS = ("recording_id", "path", "status", "reason", "group", "row_start", "n_segments",
+                "first_segment_id", "sha256", "size", "mtime_ns", "duration_s")
+
+
+def compact(entry: dict[str, Any]) -> dict[str, Any]:
+    """The in-memory part of a ledger entry."""
+    return {k: entry.get(k) for k in COMPACT_KEYS}
+
+
+def recording_row(e: dict[str, Any]) -> dict[str, Any]:
+    """One row of recordings.parquet from a full ledger entry."""
+    row = {k: e.get(k) for k in RECORDING_COLUMNS}
+    row["n_channels"] = len(e.get("channels") or [])
+    row["channels"] = ";".join(e.get("channels") or [])
+    for k in ("channels_renamed", "channels_dropped", "notes"):
+        row[k] = json.dumps(e.get(k) or ({} if k != "notes" else []), sort_keys=True)
+    if row["sfreq_in"] is not None and row["sfreq_in"] != row["sfreq_in"]:  # NaN stays NaN
+        row["sfreq_in"] = float("nan")
+    return row
+
+
 class StoreMismatch(RuntimeError):
     """The existing store was made with other parameters (the message says which)."""
 
@@ -80,13 +114,17 @@ class StoreWriter:
         self.layout.parts.mkdir(exist_ok=True)
         self.layout.staging.mkdir(exist_ok=True)
         self._check_parameters()
-        self.entries = read_ledger(self.layout.ledger)
         self.root = open_root(self.layout)
         self.group_rows: dict[str, int] = {}
         self.groups: dict[str, dict[str, Any]] = {}
-        for e in iter_ok(self.entries):
-            self._register_group(e)
-            self.group_rows[e["group"]] = e["row_start"] + e["n_segments"]
+        #: Compact ledger entries (COMPACT_KEYS): the full ones, with channel reports and notes,
+        #: stay on disk, so memory per input file is a few hundred bytes.
+        self.entries: list[dict[str, Any]] = []
+        for e in iter_ledger(self.layout.ledger):
+            if e["status"] == "ok":
+                self._register_group(e)
+                self.group_rows[e["group"]] = e["row_start"] + e["n_segments"]
+            self.entries.append(compact(e))
         self.next_segment_id = sum(e["n_segments"] for e in iter_ok(self.entries))
         #: Rows on disk per group, rows waiting for a full shard, entries waiting for the ledger.
         self.written: dict[str, int] = dict(self.group_rows)
@@ -242,7 +280,7 @@ class StoreWriter:
                     e["group"], 0):
                 return
             append_entry(self.layout.ledger, e)
-            self.entries.append(self.pending.pop(0))
+            self.entries.append(compact(self.pending.pop(0)))
             key = staging_key(e["path"])
             for suffix in (".npy", ".json"):
                 (self.layout.staging / f"{key}{suffix}").unlink(missing_ok=True)
@@ -286,14 +324,15 @@ class StoreWriter:
                     writer.write_table(pq.read_table(self.layout.part(e["recording_id"])))
 
         atomic_write(self.layout.segments, write_segments)
-        rows = []
-        for e in self.entries:
-            row = {k: e.get(k) for k in RECORDING_COLUMNS}
-            row["n_channels"] = len(e.get("channels") or [])
-            row["channels"] = ";".join(e.get("channels") or [])
-            for k in ("channels_renamed", "channels_dropped", "notes"):
-                row[k] = json.dumps(e.get(k) or ({} if k != "notes" else []), sort_keys=True)
-            rows.append(row)
-        table = pd.DataFrame(rows, columns=list(RECORDING_COLUMNS))
-        atomic_write(self.layout.recordings, lambda tmp: table.to_parquet(tmp, index=False))
+        def write_recordings(tmp: Path) -> None:
+            with pq.ParquetWriter(tmp, RECORDING_SCHEMA) as writer:
+                batch: list[dict[str, Any]] = []
+                for e in iter_ledger(self.layout.ledger):
+                    batch.append(recording_row(e))
+                    if len(batch) == 4096:
+                        writer.write_table(pa.Table.from_pylist(batch, RECORDING_SCHEMA))
+                        batch = []
+                writer.write_table(pa.Table.from_pylist(batch, RECORDING_SCHEMA))
+
+        atomic_write(self.layout.recordings, write_recordings)
         self._write_store_json()

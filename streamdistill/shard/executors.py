@@ -85,6 +85,15 @@ def _top_up(pending: deque, it: Iterator, submit: Callable[[Any], Any], max_in_f
         pending.append((item, submit(item)))
 
 
+def start_forkserver(preload: tuple[str, ...]) -> None:
+    """Start the forkserver now, importing ``preload`` in its own process while the caller goes
+    on (worker processes fork from it later, already warm)."""
+    import multiprocessing.forkserver as forkserver
+
+    forkserver.set_forkserver_preload(list(preload))
+    forkserver.ensure_running()
+
+
 def _process_map(fn, items, workers, max_in_flight, on_error, preload=()) -> Iterator[Any]:
     ctx = multiprocessing.get_context("forkserver")
     if preload:

@@ -33,6 +33,7 @@ from fractions import Fraction
 from typing import Callable, Iterator
 
 import numpy as np
+from scipy import fft as sp_fft
 from scipy import signal
 
 from streamdistill.config import PreprocessConfig
@@ -194,12 +195,20 @@ def reflect_limited_pad(x: np.ndarray, before: int, after: int) -> np.ndarray:
 
 
 def _fir_valid(x: np.ndarray, kernel: np.ndarray) -> np.ndarray:
-    """Valid-mode convolution of every row with a symmetric kernel. ``x: (C, n + L − 1)``;
-    computed in ``x``'s dtype."""
+    """Valid-mode convolution of every row with a kernel, ``x: (C, n + L − 1)`` → ``(C, n)``.
+
+    One real FFT of ``next_fast_len(n + L − 1)`` per row: a circular convolution whose last
+    ``n`` samples never wrap, so they equal the linear (valid) convolution. Computed in ``x``'s
+    dtype (scipy.fft keeps float32).
+    """
     kernel = kernel.astype(x.dtype, copy=False)
-    if len(kernel) == 1:
+    n_in, n_k = x.shape[1], len(kernel)
+    if n_k == 1:
         return x * kernel[0]
-    return signal.fftconvolve(x, kernel[np.newaxis, :], mode="valid", axes=1)
+    n_fft = sp_fft.next_fast_len(n_in, real=True)
+    spectrum = sp_fft.rfft(x, n_fft, axis=1)
+    spectrum *= sp_fft.rfft(kernel, n_fft)
+    return sp_fft.irfft(spectrum, n_fft, axis=1)[:, n_k - 1 : n_in]
 
 
 def _resample(x: np.ndarray, plan: FilterPlan) -> np.ndarray:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
@@ -138,9 +137,3 @@ def open_recording(path: str, cfg: PreprocessConfig, bids_root: str | None = Non
         n_times=int(raw.n_times),
         notes=notes,
     )
-
-
-def file_format(path: str) -> str:
-    """Short format name from the extension (for reports)."""
-    name = Path(path).name.lower()
-    return "fif" if name.endswith((".fif", ".fif.gz")) else Path(path).suffix.lower().lstrip(".")

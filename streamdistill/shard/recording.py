@@ -9,12 +9,8 @@ recordings into the store in input order (``commit.py``).
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
 import time
 import traceback
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +18,8 @@ from streamdistill.config import PreprocessConfig
 from streamdistill.io_utils import atomic_write_json, sha256_file
 from streamdistill.shard.discover import RecordingTask
 from streamdistill.shard.preprocess import iter_blocks, make_plan
-from streamdistill.shard.reader import (
-    RecordingSkipped,
-    file_format,
-    open_recording,
-    truncation_note,
-)
+from streamdistill.shard.reader import RecordingSkipped, open_recording, truncation_note
+from streamdistill.shard.records import base_result, config_digest, staging_key
 from streamdistill.shard.staging import StagedWriter
 from streamdistill.shard.segments import (
     WindowCounts,
@@ -36,50 +28,6 @@ from streamdistill.shard.segments import (
     to_storage_block,
     window_seconds,
 )
-
-
-def staging_key(path: str) -> str:
-    """File name stem of a recording's staged output (stable per absolute path)."""
-    return hashlib.sha1(path.encode()).hexdigest()[:20]
-
-
-def file_identity(path: str) -> dict[str, Any]:
-    """Size and modification time (ns) of an input file; what a rerun compares."""
-    st = os.stat(path)
-    return {"size": int(st.st_size), "mtime_ns": int(st.st_mtime_ns)}
-
-
-def _base_result(task: RecordingTask) -> dict[str, Any]:
-    result: dict[str, Any] = {
-        "path": task.path,
-        "format": file_format(task.path),
-        "dataset": task.dataset,
-        "subject": task.subject,
-        "session": task.session,
-        "status": "failed",
-        "reason": "",
-        "group": "",
-        "channels": [],
-        "channels_renamed": {},
-        "channels_dropped": {},
-        "sfreq_in": float("nan"),
-        "duration_s": 0.0,
-        "n_segments": 0,
-        "n_windows": 0,
-        "n_dropped_nonfinite": 0,
-        "n_dropped_flat": 0,
-        "n_clipped": 0,
-        "notes": [],
-        "sha256": "",
-        "starts": [],
-        "clipped": [],
-    }
-    try:
-        result.update(file_identity(task.path))
-    except OSError as exc:
-        result.update(size=-1, mtime_ns=-1)
-        result["reason"] = f"cannot stat file: {exc.strerror or exc}"
-    return result
 
 
 def shard_recording(
@@ -96,7 +44,7 @@ def shard_recording(
     key = staging_key(task.path)
     npy_path = staging / f"{key}.npy"
     meta_path = staging / f"{key}.json"
-    result = _base_result(task)
+    result = base_result(task)
     result["config_digest"] = config_digest(cfg, store_dtype)
     if result["size"] < 0:
         return _finish(result, meta_path, t0)
@@ -197,16 +145,3 @@ def _finish(result: dict[str, Any], meta_path: Path, t0: float) -> dict[str, Any
     return result
 
 
-def read_staged(meta_path: Path) -> dict[str, Any] | None:
-    """A staged result if its completion record exists and parses, else None."""
-    try:
-        return json.loads(meta_path.read_text())
-    except (OSError, json.JSONDecodeError):
-        return None
-
-
-def config_digest(cfg: PreprocessConfig, store_dtype: str) -> str:
-    """Hash of everything that shapes a recording's windows (staged results from another
-    configuration are never reused)."""
-    payload = json.dumps({"pre": asdict(cfg), "dtype": store_dtype}, sort_keys=True)
-    return hashlib.sha256(payload.encode()).hexdigest()[:16]

@@ -19,15 +19,19 @@ from streamdistill.config import ShardConfig
 from streamdistill.io_utils import check_writable_dir
 from streamdistill.shard.commit import StoreWriter
 from streamdistill.shard.discover import RecordingTask, discover
-from streamdistill.shard.executors import default_workers, ordered_map
-from streamdistill.shard.recording import (
-    _base_result,
+from streamdistill.shard.executors import default_workers, ordered_map, start_forkserver
+from streamdistill.shard.records import (
+    base_result,
     config_digest,
     file_identity,
     read_staged,
-    shard_recording,
+    run_task,
     staging_key,
 )
+
+
+#: Modules the worker processes' forkserver imports once (MNE readers, DSP, numba kernels).
+WORKER_PRELOAD = ("streamdistill.shard.warm",)
 
 
 @dataclass
@@ -58,7 +62,7 @@ class ShardSummary:
 
 def _failure(task: RecordingTask, exc: BaseException) -> dict[str, Any]:
     """Result record for a task whose worker died or whose code raised unexpectedly."""
-    result = _base_result(task)
+    result = base_result(task)
     result["reason"] = f"worker error: {type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
     return result
 
@@ -71,6 +75,9 @@ def run_shard(
     Raises ``PermissionError`` (unwritable ``--out``/``--wds``), ``InputError`` (an INPUT that
     matches nothing) or ``StoreMismatch`` (``--out`` made with other parameters) before any work.
     """
+    workers = cfg.workers or default_workers()
+    if workers > 1 and not cfg.scheduler:
+        start_forkserver(WORKER_PRELOAD)  # imports in the background while we scan and open
     tasks = discover(inputs, dataset=cfg.dataset, path_pattern=cfg.path_pattern)
     check_writable_dir(out, "--out")
     if cfg.wds:
@@ -97,16 +104,15 @@ def run_shard(
             staged[t.path] = meta
     to_run = [t for t in todo if t.path not in staged]
 
-    workers = cfg.workers or default_workers()
     fn = functools.partial(
-        shard_recording,
+        run_task,
         cfg=cfg.preprocess,
         store_dtype=cfg.store.dtype,
         staging_dir=str(writer.layout.staging),
     )
     results = ordered_map(
         fn, to_run, workers=min(workers, max(1, len(to_run))), scheduler=cfg.scheduler,
-        on_error=_failure, preload=("streamdistill.shard.warm",),
+        on_error=_failure, preload=WORKER_PRELOAD,
     )
     bar = tqdm(
         total=len(todo), unit="file", desc="shard", disable=not progress, file=sys.stderr,

@@ -13,33 +13,37 @@ from pathlib import Path
 from typing import Any, Iterator
 
 
-def read_ledger(path: Path) -> list[dict[str, Any]]:
-    """All complete entries, in commit order. A last line cut by a kill (no newline, or not valid
-    JSON) is ignored and removed from the file, so the next append starts on a clean line."""
+def iter_ledger(path: Path) -> Iterator[dict[str, Any]]:
+    """Complete entries, in commit order, one at a time (memory: one line). A last line cut by
+    a kill (no newline, or not valid JSON) is ignored and removed from the file once the
+    iteration reaches it, so the next append starts on a clean line."""
     if not path.exists():
-        return []
-    entries: list[dict[str, Any]] = []
+        return
     good_bytes = 0
     with open(path, "rb") as fh:
-        for line in fh:
+        for i, line in enumerate(fh):
             if not line.endswith(b"\n"):
                 break
             try:
-                entries.append(json.loads(line))
+                entry = json.loads(line)
             except json.JSONDecodeError:
                 break
+            if entry.get("recording_id") != i:
+                raise RuntimeError(
+                    f"{path}: entry {i} has recording_id {entry.get('recording_id')}; the ledger "
+                    "is damaged (edited by hand?). Restore it or shard into a new store."
+                )
             good_bytes += len(line)
+            yield entry
     if good_bytes != path.stat().st_size:
         with open(path, "rb+") as fh:
             fh.truncate(good_bytes)
             os.fsync(fh.fileno())
-    for i, entry in enumerate(entries):
-        if entry.get("recording_id") != i:
-            raise RuntimeError(
-                f"{path}: entry {i} has recording_id {entry.get('recording_id')}; the ledger is "
-                "damaged (edited by hand?). Restore it or shard into a new store."
-            )
-    return entries
+
+
+def read_ledger(path: Path) -> list[dict[str, Any]]:
+    """All complete entries (see :func:`iter_ledger`)."""
+    return list(iter_ledger(path))
 
 
 def append_entry(path: Path, entry: dict[str, Any]) -> None:

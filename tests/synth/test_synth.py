@@ -24,7 +24,6 @@ from streamdistill.synth import (
     draw_subject,
     generate_corpus,
     make_recording,
-    render_artifacts,
     render_block,
     segment_artifact_labels,
     style_name,

@@ -337,7 +337,6 @@ def _rms(x) -> float:
 
 def _power_share_above(d, sfreq: float, f0: float) -> float:
     """Share of the power of ``d: (C, n)`` at frequencies ≥ ``f0`` Hz (Welch, 1024 samples)."""
-    import numpy as np
     from scipy.signal import welch
 
     f, p = welch(d, fs=sfreq, nperseg=min(1024, d.shape[1]), axis=1)
