@@ -34,7 +34,6 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -87,13 +86,9 @@ def usable_cores() -> int:
 
 def package_versions(names: Iterable[str]) -> dict[str, str]:
     """Installed version of each distribution (``'-'`` when absent)."""
-    out = {}
-    for name in names:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = "-"
-    return out
+    from streamdistill.io_utils import package_versions as versions
+
+    return {k: ("-" if v == "absent" else v) for k, v in versions(tuple(names)).items()}
 
 
 def git_revision() -> str:
