@@ -128,7 +128,7 @@ def encode_store(
             model = load_compressor(models[g], device)
             for k in range(meta["blocks_done"][g], n_blocks):
                 a, b = k * encode_batch, min((k + 1) * encode_batch, n)
-                x = torch.from_numpy(np.asarray(arr[a:b], np.float32)).to(device)
+                x = torch.from_numpy(store.read_rows(g, a, b)).to(device)
                 with torch.no_grad():
                     if amp and device.type == "cuda":
                         with torch.autocast("cuda", dtype=torch.bfloat16):

@@ -22,6 +22,7 @@ from typing import Iterable, Iterator, TypeVar
 
 import numpy as np
 
+from streamdistill.store.arrays import batched_codecs
 from streamdistill.store.segment_store import SegmentStore
 
 T = TypeVar("T")
@@ -95,9 +96,11 @@ class GroupBatches:
                 rows = self.rows[np.searchsorted(self.rows, a) : np.searchsorted(self.rows, b)]
             if len(rows) == 0:
                 continue
-            slab = np.asarray(self.arr[a:b])
+            with batched_codecs(b - a):
+                slab = np.asarray(self.arr[a:b])
             for r in rows:
-                yield int(r), slab[r - a]
+                # a copy: a view would keep the whole slab alive while the row waits in the buffer
+                yield int(r), slab[r - a].copy()
 
     def _produce(self) -> Iterator[Batch]:
         rng = np.random.default_rng([self.seed, self.epoch])

@@ -164,3 +164,19 @@ def test_empty_or_corrupt_store_clear_errors(tmp_path, capsys):
     code = main(["encode", str(tmp_path / "empty"), "--out", str(tmp_path / "o2"),
                  "--no-progress"])
     assert code == 2 and "no segments" in capsys.readouterr().err
+
+
+def test_shuffle_buffer_holds_copies_not_slabs(small_store):
+    """Rows waiting in the shuffle buffer must not pin whole shards in memory."""
+    from streamdistill.store.loader import GroupBatches
+
+    store = open_store(small_store)
+    g = sorted(store.groups)[0]
+    loader = GroupBatches(store, g, batch_size=4, seed=0, epoch=0, buffer_size=8, prefetch=0)
+    rng = np.random.default_rng([0, 0])
+    for _, x in loader._rows_in_shard_order(rng):
+        assert x.base is None  # owns its data
+        break
+    rows = [b.rows for b in GroupBatches(store, g, batch_size=4, seed=0, epoch=0,
+                                         buffer_size=8, prefetch=0)]
+    assert len(np.unique(np.concatenate(rows))) == sum(len(r) for r in rows)
