@@ -87,7 +87,7 @@ NOTES: tuple[str, ...] = (
     "samples per segment in every group, so the cost per segment is about constant and hours of "
     "EEG per second scale with the window (13 s for 19 ch, 4 s for 64 ch).",
     "`encode_store` reads each block with `np.asarray(arr[a:b], float32)`, not `store.read_rows` "
-    "(which batches the Zarr codec pipeline): the plain slice is slower in every run's median "
+    "(which batches the Zarr codec pipeline): the plain slice is slower in every group's median "
     "(\"slice\" vs \"read\" column). Harmless on CPU, where the model dominates; on a GPU the "
     "read becomes the bound, and `read_rows` plus a prefetch thread (as the training loader has) "
     "would be the fix.",
@@ -100,10 +100,11 @@ NOTES: tuple[str, ...] = (
     "of the 16× store, `train_fraction` 0.25, buffer 2048, batch 512): 857 MiB above baseline "
     "as is, 322 MiB when each row is copied out of the slab (`slab[r - a].copy()`). A full "
     "epoch pins fewer shards (rows of one shard share it), hence its lower peak in the table.",
-    "The absolute peak of the default (full-size) config is set by its batch and block sizes: "
-    "3.5 GiB for 1 epoch + encoding in blocks of 1024 (the three normalised views of a "
-    "1024 × 64 × 800 block are several times its 210 MB float32 input); the 10- and 50-epoch "
-    "runs of `latent_sanity` peak at ≈ 5 GiB. Smaller `--encode-batch`/`--batch-size` lower it.",
+    "The absolute peak of the default (full-size) config is set by its batch size, not the "
+    "store: 3.5 GiB, reached while training the 64-channel group on a batch of 512 (a phase "
+    "probe of the same run: 1.9 / 2.6 / 3.5 GiB while training the 19 / 32 / 64-ch groups on "
+    "batches of 197 / 317 / 512, encoding in blocks of 1024 adds ≈ 0.2 GiB); the 10- and "
+    "50-epoch runs of `latent_sanity` peak at ≈ 5 GiB. A smaller `--batch-size` lowers it.",
     "Memory is measured from a small launcher process: a child's `ru_maxrss` starts at the "
     "high-water RSS of the process that forked it (the kernel carries it over on fork/exec), so "
     "`run_measured` called from this benchmark's own process (≈ 3.7 GiB after the training "
@@ -627,8 +628,9 @@ def write_doc(doc: Path, *, bench: dict[str, Any] | None = None,
         parts.append(render_bench(b))
         for extra in b.get("extra_devices", []):
             parts.append(render_bench(extra, with_machine=True))
-        if b.get("notes"):
-            parts += ["", "Notes:", ""] + [f"- {n}" for n in b["notes"]] + [""]
+        notes = list(NOTES) if b.get("notes") else []  # the current wording of the findings
+        if notes:
+            parts += ["", "Notes:", ""] + [f"- {n}" for n in notes] + [""]
     else:
         parts += ["(bench_encode not run yet)", ""]
     s = kept.get("sanity")
@@ -690,9 +692,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--merge", type=Path, default=None, metavar="JSON",
                    help="run nothing: add the --json result of a run on another machine (e.g. "
                    "--device cuda on a GPU machine) to the encode section, next to the CPU numbers")
+    p.add_argument("--render", action="store_true",
+                   help="run nothing: rewrite the encode section from the numbers kept in it")
     args = p.parse_args(argv)
     if args.merge:
         return merge(args.doc, json.loads(args.merge.read_text()))
+    if args.render:
+        write_doc(args.doc)
+        return 0
     threads = args.threads if args.threads is not None else (2 if args.device == "cpu" else None)
     epochs = args.train_epochs or (2 if args.quick else 3)
     command = "python -m tools.bench.bench_encode" + ("" if not argv else " " + " ".join(argv))

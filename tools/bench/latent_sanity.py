@@ -113,7 +113,8 @@ def run_encode(store: Path, out: Path, epochs: int, threads: int) -> dict[str, A
         return json.loads(done.read_text())
     shutil.rmtree(out, ignore_errors=True)
     log("running " + " ".join(cmd))
-    r = run_measured(cmd, cwd=REPO_ROOT).check()
+    # exact peak from wait4; slow tree polling so the sampler costs little on a 2-core machine
+    r = run_measured(cmd, cwd=REPO_ROOT, poll_s=0.5).check()
     info = {"cmd": "streamdistill " + " ".join(cmd[len(sd()):]), "wall_s": r.wall_s,
             "maxrss_bytes": r.maxrss_bytes, "tree_peak_bytes": r.tree_peak_bytes,
             "cpu_s": r.cpu_s, "summary": r.stdout_tail.splitlines()[-1] if r.stdout_tail else ""}
@@ -311,7 +312,7 @@ def plot_loss(hist: dict[str, list[dict[str, Any]]], path: Path, title: str) -> 
         ax.plot(ep, [r["loss"] for r in rows], ls="--", lw=1, label=f"{g}: total (L_Rec + β·L_IDC)")
         for r0, r1 in zip(rows[:-1], rows[1:]):
             if r1["lr"] < r0["lr"]:
-                ax.axvline(r1["epoch"] + 0.5, color="grey", lw=0.6, ls=":")
+                ax.axvline(r1["epoch"] + 1.5, color="grey", lw=0.6, ls=":")  # lr is logged after the step
     ax.set_xlabel("epoch")
     ax.set_ylabel("training loss (normalised 3-view input)")
     ax.set_title(title, fontsize=9)
