@@ -28,7 +28,7 @@ PIPELINE = {
     "report": "workspace → HTML report",
     "demo": "generate a synthetic corpus and run the pipeline on it",
 }
-NOT_BUILT = {"select": 4, "pretrain": 5, "evaluate": 6, "report": 6}
+NOT_BUILT = {"pretrain": 5, "evaluate": 6, "report": 6}
 
 
 class _ConfigFlags:
@@ -222,13 +222,103 @@ def _run_encode(args: argparse.Namespace, flags: _ConfigFlags) -> int:
     return 0
 
 
+# ------------------------------------------------------------------------------------ select
+def register_select(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "select", help=PIPELINE["select"],
+        description="EEG-DLite selection: drop the top τ%% of each montage group by HBOS in "
+        "latent space, then order the rest by k-center greedy (farthest-first) up to the "
+        "largest η; every smaller η is a prefix. Writes hbos.npy, order.npy, radius.npy, "
+        "scopes.parquet, selection.json and report/*.png. Rerun with a larger η to extend.",
+    )
+    p.add_argument("latents", metavar="LATENTS", nargs="?",
+                   help="output folder of `encode` (or a float32 (N, d) .npy); not needed by "
+                   "--method pca-kcenter")
+    p.add_argument("--out", required=True, help="selection folder (created / resumed)")
+    p.add_argument("--store", help="segment store (default: the one named in latents.json)")
+    p.add_argument("--segments", help="parquet table segment_id, group, recording_id, subject "
+                   "(instead of a store, for latents made elsewhere)")
+    p.add_argument("--extend", metavar="SEL", help="continue from a previous selection's picks")
+    p.add_argument("--export", nargs=2, metavar=("KIND", "DIR"),
+                   help="also write the selected segments: KIND wds or npy, into DIR")
+    p.add_argument("--export-eta", type=float, help="η of the export (default: the largest)")
+    flags = _ConfigFlags()
+    add = functools_partial(flags.add, p)
+    add("--method", "select.method", choices=("dlite", "random", "pca-kcenter"),
+        help="dlite (default), random, or pca-kcenter (ablation)")
+    add("--tau", "select.tau", type=float, help="outlier percent removed per group, [0, 50) "
+        "(default 1)")
+    add("--eta", "select.eta", type=float, nargs="+",
+        help="selection percents in (0, 100] (default 5 10 25)")
+    add("--scope", "select.scope", choices=("group", "recording", "subject"),
+        help="group (default), recording (released code), subject (capped shares)")
+    add("--subject-cap", "select.subject_cap", type=float,
+        help="scope subject: largest share of any subject, (0, 1] (default 1/subjects)")
+    add("--init", "select.init", choices=("medoid", "first", "random"),
+        help="first k-center pick: medoid (default), first (released code), random")
+    add("--seed", "select.seed", type=int)
+    add("--n-bins", "select.n_bins", help="HBOS bins: auto (default) or an integer")
+    add("--device", "select.device", help="cpu (default), cuda, cuda:N or auto")
+    add("--precision", "select.precision", choices=("fp32", "fp16"),
+        help="k-center storage precision on GPU (fp16 is not exact)")
+    add("--pruning", "select.pruning", choices=("auto", "on", "off"))
+    add("--threads", "select.threads", type=int, help="numba threads")
+    add("--block-rows", "select.block_rows", type=int, help="latent rows per streamed block")
+    _add_common(p)
+    p.set_defaults(handler=lambda args: _run_select(args, flags), _flags=flags)
+
+
+def _run_select(args: argparse.Namespace, flags: _ConfigFlags) -> int:
+    from streamdistill.select.inputs import SelectInputError
+    from streamdistill.select.run import run_select
+    from streamdistill.select.selection import SelectionError, open_selection
+    from streamdistill.store import StoreError, open_store
+
+    cfg = _load(args, flags)
+    if args.export and args.export[0] not in ("wds", "npy"):
+        raise ConfigError("select.export", f"KIND must be wds or npy (got {args.export[0]!r})")
+    if args.export_eta is not None and not 0 < args.export_eta <= max(cfg.select.eta):
+        raise ConfigError("select.export_eta",
+                          f"must be in (0, {max(cfg.select.eta):g}] (the largest --eta)")
+    flags.flag_of.update({"select.export": "--export", "select.export_eta": "--export-eta"})
+    if args.latents is None and cfg.select.method != "pca-kcenter":
+        raise ConfigError("select.method", f"{cfg.select.method} needs LATENTS (the output "
+                          "folder of `streamdistill encode`)")
+    from streamdistill.io_utils import check_writable_dir
+    try:
+        check_writable_dir(args.out, "--out")
+        if args.export:
+            check_writable_dir(args.export[1], "--export DIR")
+        summary = run_select(args.latents, args.out, cfg.select, store=args.store,
+                             segments=args.segments, extend=args.extend,
+                             progress=not args.no_progress)
+        write_resolved(cfg, args.out)
+        print(summary.line())
+        if args.export:
+            from streamdistill.select.export import export_selection
+            sel = open_selection(args.out)
+            store_path = args.store or sel.meta.get("store")
+            if not store_path:
+                raise SelectionError("--export needs the segment store: pass --store")
+            eta = args.export_eta if args.export_eta is not None else max(cfg.select.eta)
+            paths = export_selection(open_store(store_path), sel.subset(eta), args.export[0],
+                                     args.export[1], progress=not args.no_progress)
+            print(f"select: exported η = {eta:g}% as {args.export[0]} ({len(paths)} file(s)) "
+                  f"into {args.export[1]}")
+    except (SelectInputError, SelectionError, StoreError, FileNotFoundError,
+            PermissionError) as exc:
+        print(f"streamdistill select: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 # -------------------------------------------------------------------------------------- demo
 def register_demo(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "demo", help=PIPELINE["demo"],
         description="Generate a small multi-subject synthetic EEG corpus (EDF, FIF, BrainVision, "
         "EEGLAB; labelled artifacts) and run the pipeline on it. Today: generate → shard → "
-        "encode (with the `tiny` compressor unless --config says otherwise).",
+        "encode (with the `tiny` compressor unless --config says otherwise) → select.",
     )
     p.add_argument("--workspace", type=Path, default=Path("demo-workspace"),
                    help="folder for the corpus and every output (default ./demo-workspace)")
@@ -272,8 +362,17 @@ def _run_demo(args: argparse.Namespace, flags: _ConfigFlags) -> int:
     encoded = run_encode(open_store(store), latents, cfg.encode, progress=not args.no_progress)
     write_resolved(cfg, latents)
     print(encoded.line())
+    from streamdistill.select.run import run_select
+
+    selection = args.workspace / "selection"
+    print(f"demo: HBOS + k-center selection into {selection}")
+    selected = run_select(latents, selection, cfg.select, store=store,
+                          progress=not args.no_progress)
+    write_resolved(cfg, selection)
+    print(selected.line())
     print(f"demo: segment store at {store}, latents at {latents / 'latents.npy'}, training "
-          f"curves at {latents / 'train_log' / 'loss.png'}")
+          f"curves at {latents / 'train_log' / 'loss.png'}, selection at {selection} "
+          f"(plots in {selection / 'report'})")
     return 0
 
 
@@ -286,7 +385,7 @@ def register_not_built(sub: argparse._SubParsersAction, name: str) -> None:
 
     def handler(args: argparse.Namespace) -> int:
         print(f"streamdistill {name}: not built yet (issue {issue}); "
-              "available now: shard, encode, demo", file=sys.stderr)
+              "available now: shard, encode, select, demo", file=sys.stderr)
         return 2
 
     p.set_defaults(handler=handler)
@@ -305,6 +404,8 @@ def build_parser() -> argparse.ArgumentParser:
             register_shard(sub)
         elif name == "encode":
             register_encode(sub)
+        elif name == "select":
+            register_select(sub)
         elif name == "demo":
             register_demo(sub)
         else:

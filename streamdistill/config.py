@@ -242,15 +242,98 @@ class EncodeConfig:
 
 
 @dataclass
+class SelectConfig:
+    """``streamdistill select``: HBOS outlier removal, then k-center greedy (EEG-DLite §3.3).
+
+    Defaults are the paper's: τ = 1% outliers removed by HBOS (``n_bins='auto'``, α = 0.1,
+    tol = 0.5, on standardised latents as the released code does), then farthest-first k-center
+    on the raw latents, η a percentage of each scope's segments *before* outlier removal.
+    Deliberate deviations, each a named option: ``init: medoid`` (default; the released code
+    starts at row 0, ``init: first``), because the first row of a store is an arbitrary recording
+    start and the medoid makes the first pick representative; ``scope: group`` (default; the
+    released code selects per input file, ``scope: recording``), because diversity is a property
+    of the corpus, not of one file. ``scope: subject`` runs k-center per group with each subject's
+    share of every prefix of the picks capped at ``subject_cap`` (default 1 / number of
+    subjects in the group): the subject-aware sampling the paper lists as future work.
+    ``method``: ``dlite`` (compressor latents), ``random`` (seeded random order after the same
+    τ filter) or ``pca-kcenter`` (k-center on a streamed incremental PCA of the raw segments,
+    the paper's ablation). ``tau`` applies to every method (pass 0 for a bare baseline).
+    """
+
+    method: str = "dlite"
+    tau: float = 1.0
+    eta: list[float] = field(default_factory=lambda: [5.0, 10.0, 25.0])
+    scope: str = "group"
+    subject_cap: float | None = None
+    init: str = "medoid"
+    seed: int = 0
+    n_bins: int | str = "auto"
+    hbos_alpha: float = 0.1
+    hbos_tol: float = 0.5
+    standardize: bool = True
+    device: str = "cpu"
+    precision: str = "fp32"
+    pruning: str = "auto"
+    block_rows: int = 65536
+    threads: int | None = None
+    checkpoint_every: int = 1000
+    pca_dim: int = 64
+    pca_batch: int = 512
+
+    def validate(self) -> None:
+        if self.method not in ("dlite", "random", "pca-kcenter"):
+            raise ConfigError("select.method", "must be dlite, random or pca-kcenter")
+        if not 0 <= self.tau < 50:
+            raise ConfigError("select.tau", f"must be in [0, 50) percent (got {self.tau})")
+        if not self.eta:
+            raise ConfigError("select.eta", "give at least one η in (0, 100] percent")
+        for eta in self.eta:
+            if not 0 < eta <= 100:
+                raise ConfigError("select.eta", f"every η must be in (0, 100] percent (got {eta})")
+        if self.scope not in ("group", "recording", "subject"):
+            raise ConfigError("select.scope", "must be group, recording or subject")
+        if self.subject_cap is not None and not 0 < self.subject_cap <= 1:
+            raise ConfigError("select.subject_cap", "must be in (0, 1]")
+        if self.init not in ("medoid", "first", "random"):
+            raise ConfigError("select.init", "must be medoid, first or random")
+        if isinstance(self.n_bins, str) and self.n_bins != "auto":
+            raise ConfigError("select.n_bins", "must be 'auto' or an integer in [1, 100000]")
+        if isinstance(self.n_bins, int) and not 1 <= self.n_bins <= 100_000:
+            raise ConfigError("select.n_bins", "must be 'auto' or an integer in [1, 100000]")
+        if not 0 < self.hbos_alpha <= 1e3:
+            raise ConfigError("select.hbos_alpha", "must be in (0, 1000]")
+        if not 0 <= self.hbos_tol <= 1e3:
+            raise ConfigError("select.hbos_tol", "must be in [0, 1000]")
+        if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
+            raise ConfigError("select.device", "must be auto, cpu, cuda or cuda:N")
+        if self.precision not in ("fp32", "fp16"):
+            raise ConfigError("select.precision", "must be fp32 or fp16")
+        if self.pruning not in ("auto", "on", "off"):
+            raise ConfigError("select.pruning", "must be auto, on or off")
+        if not 64 <= self.block_rows <= 100_000_000:
+            raise ConfigError("select.block_rows", "must be in [64, 100000000]")
+        if self.threads is not None and not 1 <= self.threads <= 1024:
+            raise ConfigError("select.threads", "must be in [1, 1024]")
+        if not 1 <= self.checkpoint_every <= 10_000_000:
+            raise ConfigError("select.checkpoint_every", "must be in [1, 10000000]")
+        if not 1 <= self.pca_dim <= 4096:
+            raise ConfigError("select.pca_dim", "must be in [1, 4096]")
+        if not 2 <= self.pca_batch <= 1_000_000:
+            raise ConfigError("select.pca_batch", "must be in [2, 1000000]")
+
+
+@dataclass
 class Config:
     """The whole pipeline's configuration; one section per stage."""
 
     shard: ShardConfig = field(default_factory=ShardConfig)
     encode: EncodeConfig = field(default_factory=EncodeConfig)
+    select: SelectConfig = field(default_factory=SelectConfig)
 
     def validate(self) -> None:
         self.shard.validate()
         self.encode.validate()
+        self.select.validate()
 
 
 # ----------------------------------------------------------------------------------------------
@@ -273,7 +356,12 @@ def _coerce(value: Any, hint: Any, key: str) -> Any:
         raise ConfigError(key, "may not be null")
     if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
         inner = [a for a in args if a is not type(None)]
-        return _coerce(value, inner[0], key)
+        for candidate in inner[:-1]:  # e.g. ``int | str``: "10" -> 10, "auto" -> "auto"
+            try:
+                return _coerce(value, candidate, key)
+            except ConfigError:
+                continue
+        return _coerce(value, inner[-1], key)
     if hint is bool:
         if isinstance(value, bool):
             return value

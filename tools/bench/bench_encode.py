@@ -12,8 +12,8 @@ What it measures, all in one run (timings are the median of ``--runs`` runs, def
 1. **Read vs encode**, per montage group (19, 32 and 64 channels) of one synthetic corpus
    (``streamdistill.synth.generate_corpus``, FIF files, sharded once into the cache folder):
    (a) the store read rate alone — ``store.read_rows(group, a, b)`` over the whole group in blocks
-   of ``encode.encode_batch`` rows (the block ``encode_store`` reads), and also the plain Zarr slice
-   ``arr[a:b]`` that ``encode_store`` actually issues; (b) encode throughput of the full-size
+   of ``encode.encode_batch`` rows (the read ``encode_store`` issues), and for comparison the plain
+   Zarr slice ``arr[a:b]`` with Zarr's default codec pipeline; (b) encode throughput of the full-size
    compressor through ``encode_store`` into a fresh folder (segments/s and hours of EEG per second;
    the weights come from a one-batch ``train_group`` run — encoding speed does not depend on them);
    (c) encode / read, i.e. how far encoding is from being I/O bound; plus a decomposition pass that
@@ -233,9 +233,22 @@ def weights_for(store, group: str, cfg, out: Path, device) -> Path:
     return train_group(store, group, c, out, device=device, progress=False)
 
 
+def cpu_probe() -> float:
+    """Seconds for a fixed CPU workload (torch matmuls on the current threads): recorded next to
+    every run so that interference from other processes shows up in the JSON."""
+    import torch
+
+    a = torch.randn(512, 512, generator=torch.Generator().manual_seed(0))
+    t0 = time.perf_counter()
+    for _ in range(40):
+        a = torch.tanh(a @ a / 512)
+    return time.perf_counter() - t0
+
+
 def read_pass(store, group: str, block: int, how: str) -> float:
-    """Seconds to read the whole group in blocks of ``block`` rows (``how``: ``read_rows`` or
-    ``slice`` = ``np.asarray(arr[a:b], float32)`` as ``encode_store`` does)."""
+    """Seconds to read the whole group in blocks of ``block`` rows (``how``: ``read_rows``, the
+    batched read ``encode_store`` uses, or ``slice`` = a plain ``np.asarray(arr[a:b], float32)``
+    with Zarr's default codec pipeline, for comparison)."""
     import numpy as np
 
     n = store.groups[group].n_segments
@@ -252,17 +265,16 @@ def read_pass(store, group: str, block: int, how: str) -> float:
 
 
 def decomposed_pass(store, group: str, block: int, model, device, amp: bool) -> dict[str, float]:
-    """One pass over the group timing the read (as ``encode_store``) and the model separately."""
-    import numpy as np
+    """One pass over the group timing the read (``store.read_rows``, as ``encode_store``) and the
+    model separately."""
     import torch
 
     n = store.groups[group].n_segments
-    arr = store.array(group)
     t_read = t_model = 0.0
     for a in range(0, n, block):
         b = min(a + block, n)
         t0 = time.perf_counter()
-        xn = np.asarray(arr[a:b], np.float32)
+        xn = store.read_rows(group, a, b)
         t1 = time.perf_counter()
         x = torch.from_numpy(xn).to(device)
         with torch.no_grad():
@@ -297,7 +309,7 @@ def part_read_encode(store, cfg, device, runs: int, work: Path) -> dict[str, Any
         res[g] = {"n_channels": gi.n_channels, "n_times": gi.n_times, "window_s": gi.window_s,
                   "segments": gi.n_segments, "block": block,
                   "read_rows_s": [], "slice_s": [], "encode_s": [], "decomp": [],
-                  "loadavg": []}
+                  "loadavg": [], "cpu_probe_s": []}
     if device.type == "cuda":  # warm-up (CUDA context, kernels), not counted
         g = groups[-1]
         out = work / "warmup"
@@ -309,6 +321,7 @@ def part_read_encode(store, cfg, device, runs: int, work: Path) -> dict[str, Any
         for g in groups:
             row = res[g]
             row["loadavg"].append(loadavg())
+            row["cpu_probe_s"].append(cpu_probe())
             row["read_rows_s"].append(read_pass(store, g, block, "read_rows"))
             row["slice_s"].append(read_pass(store, g, block, "slice"))
             out = work / "latents"
@@ -326,7 +339,7 @@ def part_read_encode(store, cfg, device, runs: int, work: Path) -> dict[str, Any
             n = row["segments"]
             log(f"run {r + 1}/{runs} {g}: read_rows {n / row['read_rows_s'][-1]:.0f} seg/s, "
                 f"slice {n / row['slice_s'][-1]:.0f} seg/s, encode {n / row['encode_s'][-1]:.1f} "
-                f"seg/s (load {row['loadavg'][-1]})")
+                f"seg/s (load {row['loadavg'][-1]}, cpu probe {row['cpu_probe_s'][-1]:.3f} s)")
     for g, row in res.items():
         n, w = row["segments"], row["window_s"]
         row["read_rows_seg_s"] = n / median(row["read_rows_s"])
@@ -512,8 +525,9 @@ def render_bench(b: dict[str, Any], with_machine: bool = False) -> str:
             ])
         lines += [
             f"Per group, block = `encode_batch` = {next(iter(b['read_encode'].values()))['block']} "
-            f"rows, median of {b['runs']} runs. (a) read = `store.read_rows` over the group; "
-            "slice = `np.asarray(arr[a:b], float32)`, the read `encode_store` issues; (b) encode = "
+            f"rows, median of {b['runs']} runs. (a) read = `store.read_rows` over the group (the "
+            "batched read `encode_store` uses); slice = a plain `np.asarray(arr[a:b], float32)` "
+            "with Zarr's default codec pipeline, for comparison; (b) encode = "
             "`encode_store` of that group into a fresh folder (full-size compressor, "
             "fsync + `latents.json` per block included); (c) encode/read = (b)/(a): 1 would be "
             "I/O bound. Last column: model-only rate from a pass that times read and model "
@@ -681,7 +695,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="torch CPU threads (default: 2 on --device cpu, torch's default on cuda)")
     p.add_argument("--format", default="fif", help="file format of the generated corpus (fif)")
     p.add_argument("--train-epochs", type=int, default=None, help="epochs of the training "
-                   "measurement (default 3, quick 2)")
+                   "measurement (default 5, quick 2)")
     p.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="generated corpus and stores")
     p.add_argument("--work", type=Path, default=DEFAULT_WORK, help="outputs (removed)")
     p.add_argument("--json", type=Path, default=None, help="write every number here")
@@ -701,7 +715,7 @@ def main(argv: list[str] | None = None) -> int:
         write_doc(args.doc)
         return 0
     threads = args.threads if args.threads is not None else (2 if args.device == "cpu" else None)
-    epochs = args.train_epochs or (2 if args.quick else 3)
+    epochs = args.train_epochs or (2 if args.quick else 5)
     command = "python -m tools.bench.bench_encode" + ("" if not argv else " " + " ".join(argv))
 
     import torch

@@ -133,7 +133,9 @@ class RunResult:
 
     ``wall_s``: seconds from start to exit; ``maxrss_bytes``: ``ru_maxrss`` from ``wait4`` (largest
     single process of the tree); ``tree_peak_bytes``: peak of the summed tree RSS (psutil polling);
-    ``cpu_s``: user + system CPU seconds of the tree; ``returncode``; ``stderr_tail``: last lines.
+    ``cpu_s``: user + system CPU seconds of the tree; ``returncode``; ``stderr_tail``: last lines;
+    ``tree_anon_peak_bytes``: peak of the summed anonymous RSS (``RssAnon``: not file-backed, so
+    pages of memory-mapped inputs the kernel may drop are left out).
     """
 
     cmd: list[str]
@@ -145,6 +147,7 @@ class RunResult:
     stderr_tail: str = ""
     stdout_tail: str = ""
     background_cores: float = 0.0
+    tree_anon_peak_bytes: int = 0
 
     def check(self) -> "RunResult":
         """Raise ``RuntimeError`` with the stderr tail if the child failed."""
@@ -185,7 +188,20 @@ def wait_for_quiet(
     return time.perf_counter() - t0, load
 
 
-def _tree_rss(proc) -> int:
+def _anon_rss(pid: int) -> int:
+    """``RssAnon`` of a process (bytes): resident memory not backed by a file. Memory-mapped
+    files (the latents, scratch maps) count in RSS but not here: the kernel can drop them."""
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith("RssAnon:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def _tree_rss(proc, anon: bool = False) -> int:
     import psutil
 
     total = 0
@@ -195,7 +211,7 @@ def _tree_rss(proc) -> int:
         return 0
     for p in procs:
         try:
-            total += p.memory_info().rss
+            total += _anon_rss(p.pid) if anon else p.memory_info().rss
         except psutil.Error:
             pass
     return total
@@ -237,7 +253,7 @@ def run_measured(
         preexec_fn=preexec,
     )
     ps = psutil.Process(child.pid)
-    peak = 0
+    peak = anon_peak = 0
     out_chunks: list[bytes] = []
     err_chunks: list[bytes] = []
     readers = [
@@ -253,6 +269,7 @@ def run_measured(
         if pid:
             break
         peak = max(peak, _tree_rss(ps))
+        anon_peak = max(anon_peak, _tree_rss(ps, anon=True))
         if timeout_s is not None and time.perf_counter() - t0 > timeout_s:
             child.kill()
         time.sleep(poll_s)
@@ -272,6 +289,7 @@ def run_measured(
         tree_peak_bytes=peak,
         cpu_s=cpu_s,
         background_cores=max(0.0, (busy - cpu_s) / wall) if wall > 0 else 0.0,
+        tree_anon_peak_bytes=anon_peak,
         stderr_tail="\n".join(err.strip().splitlines()[-15:]),
         stdout_tail="\n".join(out.strip().splitlines()[-15:]),
     )
