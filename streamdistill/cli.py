@@ -10,6 +10,7 @@ resolved config beside the output.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Any, Callable
@@ -28,7 +29,7 @@ PIPELINE = {
     "report": "workspace → HTML report",
     "demo": "generate a synthetic corpus and run the pipeline on it",
 }
-NOT_BUILT = {"pretrain": 5, "evaluate": 6, "report": 6}
+NOT_BUILT = {"evaluate": 6, "report": 6}
 
 
 class _ConfigFlags:
@@ -312,6 +313,61 @@ def _run_select(args: argparse.Namespace, flags: _ConfigFlags) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------------- pretrain
+def register_pretrain(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "pretrain", help=PIPELINE["pretrain"],
+        description="Pretrain LaBraM on the selected segments, streamed from the store: the "
+        "VQ-NSP tokenizer, then masked EEG modeling against its codes. Without --selection the "
+        "whole store is used (the paper's full-data arm). Works under `torchrun "
+        "--nproc_per_node N` (each rank reads an equal, disjoint share).",
+    )
+    p.add_argument("store", metavar="STORE", help="segment store written by `shard`")
+    p.add_argument("--out", required=True, help="run folder (checkpoints, logs, weights)")
+    p.add_argument("--selection", help="selection folder written by `select`")
+    p.add_argument("--tokenizer", help="a trained tokenizer.pt to use for --stage mem")
+    p.add_argument("--resume", action="store_true", help="continue from the run's checkpoint")
+    flags = _ConfigFlags()
+    add = functools_partial(flags.add, p)
+    add("--eta", "pretrain.eta", type=float,
+        help="selection prefix in percent (default: the selection's largest η)")
+    add("--stage", "pretrain.stage", choices=("tokenizer", "mem", "all"))
+    add("--model", "pretrain.model", choices=("tiny", "base", "large", "huge"),
+        help="student size (default base, 5.8M)")
+    add("--tokenizer-encoder", "pretrain.tokenizer_encoder",
+        choices=("tiny", "base", "large", "huge"))
+    add("--batch-size", "pretrain.batch_size", type=int, help="per process (default 64)")
+    add("--tokenizer-epochs", "pretrain.tokenizer.epochs", type=int, help="default 100")
+    add("--mem-epochs", "pretrain.mem.epochs", type=int, help="default 50")
+    add("--seed", "pretrain.seed", type=int)
+    add("--device", "pretrain.device", help="auto (default), cpu, cuda or cuda:N")
+    add("--workers", "pretrain.num_workers", type=int, help="DataLoader workers (default 2)")
+    add("--threads", "pretrain.threads", type=int, help="torch CPU threads")
+    add("--checkpoint-every", "pretrain.checkpoint_every", type=int,
+        help="steps between checkpoints (default 500)")
+    _add_common(p)
+    p.set_defaults(handler=lambda args: _run_pretrain(args, flags), _flags=flags)
+
+
+def _run_pretrain(args: argparse.Namespace, flags: _ConfigFlags) -> int:
+    from streamdistill.io_utils import check_writable_dir
+    from streamdistill.pretrain.run import PretrainError, run_pretrain
+
+    cfg = _load(args, flags)
+    try:
+        check_writable_dir(args.out, "--out")
+        summary = run_pretrain(args.store, args.out, cfg.pretrain, selection=args.selection,
+                               tokenizer=args.tokenizer, resume=args.resume,
+                               progress=not args.no_progress)
+    except (PretrainError, FileNotFoundError, PermissionError) as exc:
+        print(f"streamdistill pretrain: {exc}", file=sys.stderr)
+        return 2
+    if int(os.environ.get("RANK", "0")) == 0:
+        write_resolved(cfg, args.out)
+        print(summary.line())
+    return 0
+
+
 # -------------------------------------------------------------------------------------- demo
 def register_demo(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -385,7 +441,7 @@ def register_not_built(sub: argparse._SubParsersAction, name: str) -> None:
 
     def handler(args: argparse.Namespace) -> int:
         print(f"streamdistill {name}: not built yet (issue {issue}); "
-              "available now: shard, encode, select, demo", file=sys.stderr)
+              "available now: shard, encode, select, pretrain, demo", file=sys.stderr)
         return 2
 
     p.set_defaults(handler=handler)
@@ -406,6 +462,8 @@ def build_parser() -> argparse.ArgumentParser:
             register_encode(sub)
         elif name == "select":
             register_select(sub)
+        elif name == "pretrain":
+            register_pretrain(sub)
         elif name == "demo":
             register_demo(sub)
         else:

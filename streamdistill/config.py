@@ -323,17 +323,127 @@ class SelectConfig:
 
 
 @dataclass
+class OptimConfig:
+    """One pretraining stage's optimiser: AdamW, linear warm-up then cosine decay to ``min_lr``
+    (per step), gradient clipping at ``clip_norm`` (0 = off)."""
+
+    epochs: int = 50
+    lr: float = 5e-4
+    min_lr: float = 1e-5
+    warmup_epochs: float = 5.0
+    weight_decay: float = 0.05
+    beta1: float = 0.9
+    beta2: float = 0.98
+    clip_norm: float = 3.0
+
+    def validate(self, key: str) -> None:
+        if not 1 <= self.epochs <= 100_000:
+            raise ConfigError(f"{key}.epochs", "must be in [1, 100000]")
+        if not 0 < self.lr <= 1:
+            raise ConfigError(f"{key}.lr", "must be in (0, 1]")
+        if not 0 <= self.min_lr <= self.lr:
+            raise ConfigError(f"{key}.min_lr", f"must be in [0, lr = {self.lr}]")
+        if not 0 <= self.warmup_epochs <= self.epochs:
+            raise ConfigError(f"{key}.warmup_epochs", f"must be in [0, epochs = {self.epochs}]")
+        if not 0 <= self.weight_decay <= 10:
+            raise ConfigError(f"{key}.weight_decay", "must be in [0, 10]")
+        for name in ("beta1", "beta2"):
+            if not 0 <= getattr(self, name) < 1:
+                raise ConfigError(f"{key}.{name}", "must be in [0, 1)")
+        if not 0 <= self.clip_norm <= 1e6:
+            raise ConfigError(f"{key}.clip_norm", "must be in [0, 1e6] (0 = no clipping)")
+
+
+def _tokenizer_optim() -> OptimConfig:
+    # LaBraM's VQ-NSP recipe: 100 epochs, AdamW (0.9, 0.99), wd 1e-4, lr 5e-5, 10 warm-up epochs
+    return OptimConfig(epochs=100, lr=5e-5, min_lr=1e-5, warmup_epochs=10.0, weight_decay=1e-4,
+                       beta1=0.9, beta2=0.99, clip_norm=3.0)
+
+
+@dataclass
+class PretrainConfig:
+    """``streamdistill pretrain``: LaBraM's VQ-NSP tokenizer, then masked EEG modeling.
+
+    Defaults are LaBraM's recipe (Jiang et al., ICLR 2024, and the released scripts): tokenizer =
+    base-size encoder, codebook 8192 × 64, 3-layer decoder, 100 epochs at lr 5e-5; MEM = the
+    ``model`` size, 50% mask plus its complement, AdamW (0.9, 0.98), lr 5e-4, wd 0.05, 5 warm-up
+    epochs, cosine to 1e-5, clip 3.0, 50 epochs, batch 64 per process, bf16 autocast on CUDA.
+    ``eta``: the selection prefix (percent; default = the largest η of the selection).
+    """
+
+    model: str = "base"
+    tokenizer_encoder: str = "base"
+    n_codes: int = 8192
+    code_dim: int = 64
+    stage: str = "all"
+    eta: float | None = None
+    batch_size: int = 64
+    mask_ratio: float = 0.5
+    drop_path: float = 0.0
+    tokenizer: OptimConfig = field(default_factory=_tokenizer_optim)
+    mem: OptimConfig = field(default_factory=OptimConfig)
+    seed: int = 0
+    shuffle_buffer: int = 2048
+    num_workers: int = 2
+    prefetch_factor: int = 4
+    device: str = "auto"
+    amp: bool = True
+    threads: int | None = None
+    checkpoint_every: int = 500
+    log_every: int = 10
+
+    def validate(self) -> None:
+        sizes = ("tiny", "base", "large", "huge")
+        if self.model not in sizes:
+            raise ConfigError("pretrain.model", f"must be one of {', '.join(sizes)}")
+        if self.tokenizer_encoder not in sizes:
+            raise ConfigError("pretrain.tokenizer_encoder", f"must be one of {', '.join(sizes)}")
+        if not 2 <= self.n_codes <= 65_536:
+            raise ConfigError("pretrain.n_codes", "must be in [2, 65536]")
+        if not 2 <= self.code_dim <= 1024:
+            raise ConfigError("pretrain.code_dim", "must be in [2, 1024]")
+        if self.stage not in ("tokenizer", "mem", "all"):
+            raise ConfigError("pretrain.stage", "must be tokenizer, mem or all")
+        if self.eta is not None and not 0 < self.eta <= 100:
+            raise ConfigError("pretrain.eta", "must be in (0, 100] percent")
+        if not 1 <= self.batch_size <= 65_536:
+            raise ConfigError("pretrain.batch_size", "must be in [1, 65536]")
+        if not 0 < self.mask_ratio < 1:
+            raise ConfigError("pretrain.mask_ratio", "must be in (0, 1)")
+        if not 0 <= self.drop_path < 1:
+            raise ConfigError("pretrain.drop_path", "must be in [0, 1)")
+        self.tokenizer.validate("pretrain.tokenizer")
+        self.mem.validate("pretrain.mem")
+        if not 0 <= self.shuffle_buffer <= 10_000_000:
+            raise ConfigError("pretrain.shuffle_buffer", "must be in [0, 10000000]")
+        if not 0 <= self.num_workers <= 64:
+            raise ConfigError("pretrain.num_workers", "must be in [0, 64]")
+        if not 1 <= self.prefetch_factor <= 64:
+            raise ConfigError("pretrain.prefetch_factor", "must be in [1, 64]")
+        if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
+            raise ConfigError("pretrain.device", "must be auto, cpu, cuda or cuda:N")
+        if self.threads is not None and not 1 <= self.threads <= 1024:
+            raise ConfigError("pretrain.threads", "must be in [1, 1024]")
+        if not 1 <= self.checkpoint_every <= 10_000_000:
+            raise ConfigError("pretrain.checkpoint_every", "must be in [1, 10000000]")
+        if not 1 <= self.log_every <= 10_000_000:
+            raise ConfigError("pretrain.log_every", "must be in [1, 10000000]")
+
+
+@dataclass
 class Config:
     """The whole pipeline's configuration; one section per stage."""
 
     shard: ShardConfig = field(default_factory=ShardConfig)
     encode: EncodeConfig = field(default_factory=EncodeConfig)
     select: SelectConfig = field(default_factory=SelectConfig)
+    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
 
     def validate(self) -> None:
         self.shard.validate()
         self.encode.validate()
         self.select.validate()
+        self.pretrain.validate()
 
 
 # ----------------------------------------------------------------------------------------------
@@ -422,6 +532,18 @@ PRESETS: dict[str, dict[str, Any]] = {
             "lr_step_epochs": 2,
             "shuffle_buffer": 256,
             "encode_batch": 256,
+        },
+        "pretrain": {
+            "model": "tiny",
+            "tokenizer_encoder": "tiny",
+            "n_codes": 1024,
+            "batch_size": 16,
+            "tokenizer": {"epochs": 2, "lr": 1e-3, "warmup_epochs": 0.5},
+            "mem": {"epochs": 2, "lr": 1e-3, "warmup_epochs": 0.5},
+            "shuffle_buffer": 256,
+            "num_workers": 0,
+            "checkpoint_every": 50,
+            "log_every": 5,
         },
     },
 }

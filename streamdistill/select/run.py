@@ -194,6 +194,7 @@ def run_select(latents: str | Path | None, out: str | Path, cfg: SelectConfig, *
     meta = {
         **params, "eta": sorted(float(e) for e in cfg.eta), "latents": str(source.path),
         "segments_table": str(table.source), "store": str(store_obj.path) if store_obj else None,
+        "store_fingerprint": _store_fingerprint(store_obj, source),
         "n_outliers": n_out, "n_selected": counts, "extended_from": str(extend) if extend else None,
         "device": device, "versions": package_versions(),
     }
@@ -206,6 +207,17 @@ def run_select(latents: str | Path | None, out: str | Path, cfg: SelectConfig, *
     except Exception as exc:  # plots must never lose a finished selection
         print(f"select: report plots failed ({exc!r}); the selection itself is complete")
     return summary
+
+
+def _store_fingerprint(store_obj, source: LatentSource) -> str | None:
+    """The segment store's fingerprint, from the store or from ``latents.json`` (``pretrain``
+    refuses a selection made from another store)."""
+    if store_obj is not None:
+        return store_obj.fingerprint
+    meta = source.path.with_name("latents.json")
+    if meta.is_file():
+        return json.loads(meta.read_text()).get("store_fingerprint")
+    return None
 
 
 def _open_inputs(latents, cfg: SelectConfig, store, segments, work: Path, progress: bool):
