@@ -346,8 +346,9 @@ def tokenizer_spec(cfg: PretrainConfig, identity: dict[str, Any]) -> StageSpec:
         o = model(batch["x"].to(next(model.parameters()).device, non_blocking=True),
                   batch["channels"])
         used = int(torch.unique(o.codes).numel())
-        return o.loss, {"loss_vq": float(o.vq_loss), "loss_amp": float(o.amp_loss),
-                        "loss_phase": float(o.phase_loss), "codes_in_batch": used}
+        return o.loss, {"loss_vq": float(o.vq_loss.detach()),
+                        "loss_amp": float(o.amp_loss.detach()),
+                        "loss_phase": float(o.phase_loss.detach()), "codes_in_batch": used}
 
     def finish(model, out: Path) -> dict[str, Any]:
         usage = model.quantizer.usage

@@ -1,0 +1,936 @@
+"""Pretraining data loader: batches of selected segments streamed from a segment store or a
+WebDataset export, deterministic, shardable across DDP ranks and DataLoader workers, resumable.
+
+>>> ds = SelectedBatches("corpus.store", open_selection("sel").subset(10), batch_size=64,
+...                      seed=0, rank=rank, world_size=world)            # doctest: +SKIP
+>>> loader = make_dataloader(ds, num_workers=2)                          # doctest: +SKIP
+>>> for epoch in range(ds.state().epoch, epochs):                        # doctest: +SKIP
+...     ds.set_epoch(epoch)
+...     for batch in loader:            # {"x": (B, C, T) float32 µV, "group", "channels",
+...         ...                         #  "segment_ids": (B,) int64}
+...         ckpt["loader"] = ds.state()
+
+**Order** (DESIGN.md, "Pretraining"; the order of ``store/loader.py``'s ``GroupBatches``, computed
+on ids only). The epoch's *plan* — which segment ids form which batch, in which order — is a pure
+function of ``(seed, epoch, source, segment_ids, batch_size, shuffle_buffer, drop_last)``:
+
+1. per montage group, the selected segments are listed in storage order inside each storage unit
+   (a Zarr shard of the store, a tar of a WebDataset export), units in a permutation drawn from
+   ``default_rng([seed, epoch, k])`` (``k``: the group's index in name order);
+2. this list passes through a bounded shuffle buffer of ``shuffle_buffer`` items (each new item
+   evicts a uniformly drawn one, as :func:`~streamdistill.store.loader.buffer_shuffle`) and is
+   cut into batches of ``batch_size`` (the last, short one dropped with ``drop_last``);
+3. the groups' batch streams are interleaved by a seeded permutation of the multiset of group
+   labels (each group appears as often as it has batches: proportional, exact counts).
+
+The plan costs O(selected ids) int64 and reads no data, so every process computes the same one:
+DDP rank ``r`` of ``W`` takes plan batches ``r, r + W, …``, truncated to ``⌊n_batches / W⌋`` on
+every rank; a resumed epoch skips ``batches_done`` of them without reading anything; DataLoader
+worker ``w`` of ``nw`` takes this rank's remaining batches ``w, w + nw, …``, which PyTorch's
+in-order round robin hands back in plan order (the same batches for any ``num_workers``).
+
+**Reading.** Shuffling happens on ids, so no data sits in a shuffle buffer: a worker reads exactly
+the segments of its batch, each once per epoch, whatever shards the shuffle window spans. One
+segment is one inner chunk of a Zarr shard: :class:`ShardReader` reads it with one ``preadv`` of
+its byte range (from the shard index), decodes it (zstd/blosc via numcodecs; nothing to decode
+for ``compressor: none``) into a one-segment scratch that stays in cache, and converts it fp16 →
+fp32 with one ``copy_`` into its row of the batch. The batch lives in a reused slot of shared
+memory (:class:`SlotPool`), so handing it to the main process neither copies nor page-faults.
+Stores of another layout fall back to Zarr's own partial reads (:class:`ZarrReader`); WebDataset
+tars are read by byte range the same way (their ``x.npy`` payloads are uncompressed). Shard files
+stay open in a bounded LRU (``max_open_shards`` file descriptors and shard indexes, no data).
+Memory per worker: the plan, one segment of scratch and the batches in flight — not the shuffle
+window, not the store.
+
+Cost per segment (64 ch × 800 samples, one core; docs/benchmarks.md, "loader"): zstd decoding
+dominates (≈ 7,000–8,000 segments/s per core at level 1, while fp16 EEG compresses by only
+≈ 8%); the read, the fp16 → fp32 copy and the Python around them take about half as long again.
+A store sharded with ``--compressor none`` (8% larger) skips decoding and reads ≈ 3× faster.
+
+Use :func:`make_dataloader` rather than a plain ``DataLoader``: it computes the plan once before
+the workers fork, starts workers per pass (a persistent worker would keep the epoch it started
+with), hands batches back through the slot pool and counts them for :meth:`SelectedBatches.state`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import mmap
+import os
+import tarfile
+import weakref
+from collections import OrderedDict
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, IterableDataset, get_worker_info
+
+from streamdistill.store.arrays import batched_codecs
+from streamdistill.store.segment_store import SegmentStore, StoreError, open_store
+from streamdistill.store.wds import MANIFEST as WDS_MANIFEST
+
+__all__ = [
+    "LoaderError",
+    "LoaderState",
+    "Plan",
+    "SelectedBatches",
+    "ShardReader",
+    "SlotPool",
+    "ZarrReader",
+    "epoch_plan",
+    "loader_fingerprint",
+    "make_dataloader",
+]
+
+_MISSING = 2**64 - 1  # offset/nbytes of an inner chunk that was never written (Zarr sharding)
+
+
+class LoaderError(ValueError):
+    """The source, the ids or a parameter cannot make batches (names which and what to do)."""
+
+
+@dataclass
+class LoaderState:
+    """Where a rank stands: ``batches_done`` batches of ``epoch`` already consumed. Goes into the
+    training checkpoint; ``SelectedBatches(..., state=...)`` resumes there."""
+
+    epoch: int = 0
+    batches_done: int = 0
+
+
+def loader_fingerprint(store_fingerprint: str, segment_ids: np.ndarray) -> str:
+    """SHA-256 (16 hex) of a store fingerprint and sorted int64 selected ids: equal digests mean
+    the same segments of the same store content."""
+    h = hashlib.sha256(str(store_fingerprint).encode())
+    h.update(np.ascontiguousarray(segment_ids, dtype="<i8").tobytes())
+    return h.hexdigest()[:16]
+
+
+# ----------------------------------------------------------------------------------- plan
+
+
+@dataclass(frozen=True)
+class Plan:
+    """One epoch's batches, all ranks: batch ``j`` is group ``groups[j]`` (index into the source's
+    group names), ids ``ids[starts[j]:starts[j + 1]]`` in batch order."""
+
+    ids: np.ndarray  # (n_items,) int64
+    starts: np.ndarray  # (n_batches + 1,) int64
+    groups: np.ndarray  # (n_batches,) int32
+
+    @property
+    def n_batches(self) -> int:
+        return len(self.groups)
+
+
+def _bounded_shuffle(items: np.ndarray, rng: np.random.Generator, buffer: int) -> np.ndarray:
+    """:func:`~streamdistill.store.loader.buffer_shuffle` on an index array (same rule, draws
+    made in one call): the first ``buffer`` items fill the buffer, each later one evicts a
+    uniformly drawn slot, the rest leaves in random order."""
+    n = len(items)
+    buffer = max(1, int(buffer))
+    if n <= buffer:
+        return items[rng.permutation(n)]
+    slots = items[:buffer].tolist()
+    rest = items[buffer:].tolist()
+    out = []
+    append = out.append
+    for j, item in zip(rng.integers(buffer, size=n - buffer).tolist(), rest):
+        append(slots[j])
+        slots[j] = item
+    tail = np.asarray(slots, np.int64)[rng.permutation(buffer)]
+    return np.concatenate([np.asarray(out, np.int64), tail])
+
+
+def epoch_plan(layouts: list[tuple[np.ndarray, np.ndarray]], *, batch_size: int, seed: int,
+               epoch: int, shuffle_buffer: int, drop_last: bool) -> Plan:
+    """The plan of one epoch (module docstring) from each group's ``(ids, units)``: selected ids in
+    storage order and the storage unit (shard) of each, units non-decreasing."""
+    ids_parts, sizes, labels = [], [], []
+    for k, (ids, units) in enumerate(layouts):
+        rng = np.random.default_rng([seed, epoch, k])
+        bounds = np.flatnonzero(np.diff(units)) + 1
+        runs = np.split(ids, bounds) if len(ids) else []
+        visit = np.concatenate([runs[u] for u in rng.permutation(len(runs))]) if runs else ids
+        visit = _bounded_shuffle(visit, rng, shuffle_buffer)
+        n_full, rest = divmod(len(visit), batch_size)
+        batch_sizes = [batch_size] * n_full + ([rest] if rest and not drop_last else [])
+        ids_parts.append(visit[: sum(batch_sizes)])
+        sizes.append(np.asarray(batch_sizes, np.int64))
+        labels.append(len(batch_sizes))
+    group_of = np.repeat(np.arange(len(layouts), dtype=np.int32), labels)
+    group_of = group_of[np.random.default_rng([seed, epoch, 2**32 - 1]).permutation(len(group_of))]
+    # plan batch j is the next unused batch of its group: fill each group's positions in order
+    lo = np.zeros(len(group_of), np.int64)
+    ln = np.zeros(len(group_of), np.int64)
+    offset = 0
+    for k, s in enumerate(sizes):
+        mine = group_of == k
+        ln[mine] = s
+        lo[mine] = offset + np.cumsum(s) - s
+        offset += int(s.sum())
+    starts = np.concatenate([[0], np.cumsum(ln)]).astype(np.int64)
+    flat = np.concatenate(ids_parts) if ids_parts else np.zeros(0, np.int64)
+    take = np.arange(starts[-1], dtype=np.int64) + np.repeat(lo - starts[:-1], ln)
+    return Plan(ids=flat[take], starts=starts, groups=group_of)
+
+
+# --------------------------------------------------------------------------------- readers
+
+
+#: PyTorch runs an element-wise copy on its intra-op threads from this many elements on
+#: (``at::internal::GRAIN_SIZE``); a per-segment copy stays below it, since waking threads for
+#: 0.1 MB costs more than the copy (≈ 100× more on a loaded 2-core machine).
+_GRAIN = 32768
+
+
+class _Sink:
+    """Where a reader puts segment ``i`` of a batch ``out``: straight into ``out[i]`` when ``out``
+    is an array of the store dtype, else into a one-segment scratch (cache-resident) that
+    :meth:`commit` converts into ``out[i]`` (a float32 tensor) with ``copy_``."""
+
+    def __init__(self, out, dtype: np.dtype, seg_shape: tuple[int, ...]):
+        if isinstance(out, np.ndarray) and out.dtype == dtype:
+            self.rows, self.seg = out, None
+            return
+        if isinstance(out, np.ndarray):
+            out = torch.from_numpy(out)
+        self.seg = np.empty(seg_shape, dtype)
+        numel = self.seg.size
+        step = numel if torch.get_num_threads() == 1 else -(-numel // -(-numel // (_GRAIN - 1)))
+        self.src = torch.from_numpy(self.seg).view(-1).split(step)
+        self.rows = out.unbind(0)
+        self.dst = list(zip(*out.view(len(out), -1).split(step, dim=1))) if len(out) else []
+
+    def target(self, i: int) -> np.ndarray:
+        return self.rows[i] if self.seg is None else self.seg
+
+    def commit(self, i: int) -> None:
+        if self.seg is not None:
+            for d, s in zip(self.dst[i], self.src):
+                d.copy_(s)
+
+    def fill(self, i: int, value) -> None:
+        self.rows[i][...] = value
+
+
+class _OpenFiles:
+    """LRU of open files (at most ``max_open``), each with a small value (a shard index; no
+    data): ``get(key, open_)`` returns ``(fd, value)``, calling ``open_(key)`` on a miss."""
+
+    def __init__(self, max_open: int):
+        self.max_open = max(1, int(max_open))
+        self._lru: OrderedDict = OrderedDict()
+        self.peak = 0
+
+    def get(self, key, open_):
+        entry = self._lru.get(key)
+        if entry is not None:
+            self._lru.move_to_end(key)
+            return entry
+        entry = self._lru[key] = open_(key)
+        while len(self._lru) > self.max_open:
+            os.close(self._lru.popitem(last=False)[1][0])
+        self.peak = max(self.peak, len(self._lru))
+        return entry
+
+    def __len__(self) -> int:
+        return len(self._lru)
+
+    def close(self) -> None:
+        while self._lru:
+            os.close(self._lru.popitem()[1][0])
+
+
+def _decoder(codecs: list[dict]):
+    """``decode(src, dest)`` for a Zarr v3 inner codec chain ``[bytes(little)] + [zstd|blosc]``
+    (``None`` for no compression), or ``False`` when the chain is not one of these."""
+    if not codecs or codecs[0].get("name") != "bytes" or \
+            codecs[0].get("configuration", {}).get("endian", "little") != "little":
+        return False
+    rest = codecs[1:]
+    if not rest:
+        return None
+    if len(rest) == 1 and rest[0].get("name") == "zstd":
+        from numcodecs.zstd import decompress
+        return decompress
+    if len(rest) == 1 and rest[0].get("name") == "blosc":
+        from numcodecs.blosc import decompress
+        return decompress
+    return False
+
+
+class ShardReader:
+    """Single segments of a group array written as DESIGN.md specifies (Zarr v3 sharding codec,
+    one segment per inner chunk), read straight from the shard files: the shard index once per
+    open file, then one ``pread`` + decode per segment into the caller's array.
+
+    Use :meth:`open`, which returns ``None`` for any other layout (then use :class:`ZarrReader`).
+    ``decoded`` counts segments read, ``files.peak`` the most shard files held open at once.
+    """
+
+    def __init__(self, array_dir: Path, meta: dict, decode, files: _OpenFiles):
+        self.dir = Path(array_dir)
+        self.shape = tuple(meta["shape"])
+        self.dtype = np.dtype(meta["data_type"]).newbyteorder("<")
+        cfg = meta["codecs"][0]["configuration"]
+        self.shard_rows = int(meta["chunk_grid"]["configuration"]["chunk_shape"][0])
+        self.index_at_end = cfg.get("index_location", "end") == "end"
+        self.crc = any(c.get("name") == "crc32c" for c in cfg["index_codecs"])
+        sep = meta["chunk_key_encoding"].get("configuration", {}).get("separator", "/")
+        self._key = str(self.dir) + "/c" + sep + "{}" + (sep + "0") * (len(self.shape) - 1)
+        self.fill = meta.get("fill_value", 0)
+        self.decode = decode
+        self.files = files
+        self.decoded = 0
+        self._buf = bytearray(0)  # compressed bytes of the segment being read
+
+    @classmethod
+    def open(cls, array_dir: str | Path, files: _OpenFiles | int = 256) -> ShardReader | None:
+        """A reader of the group array in ``array_dir`` (``None``: not this layout). ``files``:
+        the LRU of open files to use (shared by a source's groups) or its size."""
+        array_dir = Path(array_dir)
+        try:
+            meta = json.loads((array_dir / "zarr.json").read_text())
+            shape = meta["shape"]
+            codecs = meta["codecs"]
+            outer = meta["chunk_grid"]["configuration"]["chunk_shape"]
+            if (meta.get("zarr_format") != 3 or len(codecs) != 1
+                    or codecs[0]["name"] != "sharding_indexed"
+                    or meta["chunk_key_encoding"]["name"] != "default"
+                    or meta["data_type"] not in ("float16", "float32")):
+                return None
+            cfg = codecs[0]["configuration"]
+            inner = cfg["chunk_shape"]
+            index_names = [c["name"] for c in cfg["index_codecs"]]
+            if (list(inner) != [1, *shape[1:]] or list(outer[1:]) != list(shape[1:])
+                    or index_names not in (["bytes"], ["bytes", "crc32c"])
+                    or cfg["index_codecs"][0].get("configuration", {}).get("endian",
+                                                                           "little") != "little"):
+                return None
+            decode = _decoder(cfg["codecs"])
+        except (OSError, KeyError, TypeError, ValueError):
+            return None
+        if decode is False:
+            return None
+        return cls(array_dir, meta, decode,
+                   files if isinstance(files, _OpenFiles) else _OpenFiles(files))
+
+    def _open(self, key: tuple[str, int]) -> tuple[int, list]:
+        """Open shard ``key[1]``: its file descriptor and index, ``[(offset, nbytes), ...]``."""
+        fd = os.open(self._key.format(key[1]), os.O_RDONLY)
+        try:
+            return fd, self._index(fd).tolist()
+        except BaseException:
+            os.close(fd)
+            raise
+
+    def _index(self, fd: int) -> np.ndarray:
+        n = self.shard_rows
+        size = 16 * n + (4 if self.crc else 0)
+        end = os.fstat(fd).st_size
+        raw = os.pread(fd, size, end - size if self.index_at_end else 0) if end >= size else b""
+        if len(raw) != size:
+            raise StoreError(f"{self.dir}: shard index truncated (file of {end} bytes)")
+        if self.crc:
+            import google_crc32c
+
+            if google_crc32c.value(raw[:-4]) != int.from_bytes(raw[-4:], "little"):
+                raise StoreError(f"{self.dir}: shard index checksum mismatch; the store is "
+                                 "damaged — re-run `streamdistill shard` into a new --out")
+        return np.frombuffer(raw, "<u8", count=2 * n).reshape(n, 2)
+
+    def read_into(self, rows: np.ndarray, out: np.ndarray | torch.Tensor) -> None:
+        """Rows ``rows`` (any order) into ``out[i]``: ``(len(rows), C, T)``, the store dtype, or
+        a float32 tensor (each segment converted right after decoding, while cache-hot)."""
+        rows = np.asarray(rows, np.int64).tolist()
+        sink = _Sink(out, self.dtype, self.shape[1:])
+        last = -1
+        for i in sorted(range(len(rows)), key=rows.__getitem__):
+            k, j = divmod(rows[i], self.shard_rows)
+            if k != last:  # rows come sorted: one file look-up per shard
+                try:
+                    fd, index = self.files.get((self._key, k), self._open)
+                except FileNotFoundError:
+                    sink.fill(i, self.fill)
+                    continue
+                last = k
+            off, n = index[j]
+            if off == _MISSING:
+                sink.fill(i, self.fill)
+                continue
+            dest = sink.target(i)
+            if self.decode is None:
+                if n != dest.nbytes:
+                    raise StoreError(f"{self._key.format(k)}: chunk {j} holds {n} bytes, "
+                                     f"expected {dest.nbytes}")
+                got = os.preadv(fd, [memoryview(dest).cast("B")], off)
+            else:
+                if len(self._buf) < n:
+                    self._buf = bytearray(n)
+                src = memoryview(self._buf)[:n]
+                got = os.preadv(fd, [src], off)
+                self.decode(src, dest)
+            if got != n:
+                raise StoreError(f"{self._key.format(k)}: chunk {j} truncated ({got} of {n} "
+                                 "bytes)")
+            sink.commit(i)
+            self.decoded += 1
+
+    def close(self) -> None:
+        self.files.close()
+
+
+class ZarrReader:
+    """Fallback for any other array layout: Zarr's own (partial) reads, batched codecs."""
+
+    def __init__(self, arr):
+        self.arr = arr
+        self.decoded = 0
+
+    def read_into(self, rows: np.ndarray, out: np.ndarray | torch.Tensor) -> None:
+        rows = np.asarray(rows, np.int64)
+        order = np.argsort(rows, kind="stable")
+        with batched_codecs(len(rows)):
+            data = self.arr.get_orthogonal_selection((rows[order],))
+        if isinstance(out, torch.Tensor):
+            out[torch.from_numpy(order)] = torch.from_numpy(np.asarray(data)).to(out.dtype)
+        else:
+            out[order] = data
+        self.decoded += len(rows)
+
+    def close(self) -> None:
+        pass
+
+
+class _TarReader:
+    """Samples of WebDataset tars by byte range: ``x.npy`` payloads are uncompressed, so one
+    ``preadv`` per sample lands in the caller's array."""
+
+    def __init__(self, paths: list[Path], max_open: int):
+        self.paths = paths
+        self.files = _OpenFiles(max_open)
+        self.decoded = 0
+
+    def read_into(self, tar: np.ndarray, offset: np.ndarray, out: np.ndarray | torch.Tensor,
+                  dtype: np.dtype) -> None:
+        sink = _Sink(out, dtype, tuple(out.shape[1:]))
+        for i in np.lexsort((offset, tar)).tolist():
+            path = self.paths[int(tar[i])]
+            fd, _ = self.files.get(path, lambda p: (os.open(p, os.O_RDONLY), None))
+            view = memoryview(sink.target(i)).cast("B")
+            got = os.preadv(fd, [view], int(offset[i]))
+            if got != len(view):
+                raise LoaderError(f"{path}: sample truncated ({got} of {len(view)} bytes)")
+            sink.commit(i)
+            self.decoded += 1
+
+    def close(self) -> None:
+        self.files.close()
+
+
+# --------------------------------------------------------------------------------- sources
+
+
+@dataclass(frozen=True)
+class _Group:
+    name: str
+    channels: tuple[str, ...]
+    n_times: int
+    dtype: np.dtype
+
+
+class _StoreSource:
+    """A segment store: units are Zarr shards; ``ids`` sorted unique int64 (None: all)."""
+
+    kind = "store"
+
+    def __init__(self, path: Path, ids: np.ndarray | None, max_open: int):
+        self.store: SegmentStore = open_store(path)
+        n = self.store.n_segments
+        self.ids = np.arange(n, dtype=np.int64) if ids is None else ids
+        if len(self.ids) and (self.ids[0] < 0 or self.ids[-1] >= n):
+            bad = self.ids[(self.ids < 0) | (self.ids >= n)]
+            raise LoaderError(
+                f"segment ids out of range for {path} ({n} segments: ids 0..{n - 1}); got "
+                f"{bad[:5].tolist()}{' …' if len(bad) > 5 else ''} — was the selection made "
+                "from another store?")
+        self.fingerprint = self.store.fingerprint
+        self.files = _OpenFiles(max_open)  # shared by the groups' readers
+        names = sorted(self.store.groups)
+        self.groups = []
+        for g in names:
+            arr = self.store.array(g)
+            info = self.store.groups[g]
+            self.groups.append(_Group(g, info.channels, info.n_times, np.dtype(arr.dtype)))
+        self._readers: dict[str, object] = {}
+
+    def layouts(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        groups, rows = self.store.locate(self.ids)
+        out = []
+        for g in self.groups:
+            sel = groups == g.name
+            ids, r = self.ids[sel], rows[sel].astype(np.int64)
+            order = np.argsort(r, kind="stable")
+            arr = self.store.array(g.name)
+            unit = arr.shards[0] if arr.shards else arr.chunks[0]
+            out.append((ids[order], r[order] // unit))
+        return out
+
+    def reader(self, group: str):
+        if group not in self._readers:
+            arr_dir = self.store.layout.zarr / self.store.layout.group_array_path(group)
+            self._readers[group] = (ShardReader.open(arr_dir, self.files)
+                                    or ZarrReader(self.store.array(group)))
+        return self._readers[group]
+
+    def read_into(self, group: str, ids: np.ndarray, out: np.ndarray | torch.Tensor) -> None:
+        _, rows = self.store.locate(ids)
+        self.reader(group).read_into(rows, out)
+
+    def close(self) -> None:
+        self.files.close()
+        self._readers = {}
+
+    def __getstate__(self) -> dict:  # a spawned worker opens its own files
+        state = self.__dict__.copy()
+        state["files"], state["_readers"] = _OpenFiles(self.files.max_open), {}
+        return state
+
+
+class _WdsSource:
+    """A WebDataset export: units are tars; an index of every sample (id, group, tar, byte offset
+    of its ``x.npy`` payload) is built once from the tar headers and ``json`` members."""
+
+    kind = "wds"
+
+    def __init__(self, path: Path, ids: np.ndarray | None, max_open: int):
+        manifest = json.loads((path / WDS_MANIFEST).read_text())
+        self.fingerprint = str(manifest.get("store_fingerprint"))
+        self.paths = [path / name for name in sorted(manifest["shards"])]
+        sid, gid, tar, off = [], [], [], []
+        groups: dict[str, _Group] = {}
+        for t, tar_path in enumerate(self.paths):
+            if not tar_path.is_file():
+                raise LoaderError(f"{tar_path}: listed in {path / WDS_MANIFEST} but missing; "
+                                  "re-run the export (`select --export wds` / `shard --wds`)")
+            with tarfile.open(tar_path, "r:") as tf:
+                pending: dict[str, dict] = {}
+                for m in tf:
+                    key, _, ext = m.name.partition(".")
+                    slot = pending.setdefault(key, {})
+                    if ext == "x.npy":
+                        slot["x"] = m
+                    elif ext == "json":
+                        slot["meta"] = json.loads(tf.extractfile(m).read())
+                    if "x" in slot and "meta" in slot:
+                        meta, xm = slot["meta"], pending.pop(key)["x"]
+                        name = meta["group"]
+                        if name not in groups:
+                            groups[name] = self._group_of(tf, xm, meta)
+                        g = groups[name]
+                        nbytes = len(g.channels) * g.n_times * g.dtype.itemsize
+                        sid.append(int(meta["segment_id"]))
+                        gid.append(name)
+                        tar.append(t)
+                        off.append(m_off := xm.offset_data + xm.size - nbytes)
+                        if m_off < xm.offset_data:
+                            raise LoaderError(f"{tar_path}: sample {key} is smaller than a "
+                                              f"({len(g.channels)}, {g.n_times}) segment")
+        self.groups = [groups[k] for k in sorted(groups)]
+        names = {g.name: i for i, g in enumerate(self.groups)}
+        all_ids = np.asarray(sid, np.int64)
+        order = np.argsort(all_ids, kind="stable")
+        self.all_ids = all_ids[order]
+        if len(self.all_ids) > 1 and np.any(np.diff(self.all_ids) == 0):
+            raise LoaderError(f"{path}: a segment id appears twice in the export")
+        self.group_idx = np.asarray([names[g] for g in gid], np.int32)[order]
+        self.tar = np.asarray(tar, np.int32)[order]
+        self.offset = np.asarray(off, np.int64)[order]
+        if ids is None:
+            self.ids = self.all_ids
+        else:
+            missing = ~np.isin(ids, self.all_ids)
+            if missing.any():
+                raise LoaderError(
+                    f"{path} holds {len(self.all_ids)} exported segments; "
+                    f"{int(missing.sum())} of the {len(ids)} segment ids asked for are not among "
+                    f"them (e.g. {ids[missing][:5].tolist()}); pass segment_ids=None to use the "
+                    "export as it is")
+            self.ids = ids
+        self.max_open = max_open
+        self._reader: _TarReader | None = None
+
+    @staticmethod
+    def _group_of(tf: tarfile.TarFile, xm: tarfile.TarInfo, meta: dict) -> _Group:
+        x = np.load(io.BytesIO(tf.extractfile(xm).read()), allow_pickle=False)
+        if x.ndim != 2 or not x.flags.c_contiguous or x.dtype.byteorder == ">":
+            raise LoaderError(f"{tf.name}: {xm.name} is not a C-ordered little-endian (C, T) "
+                              "array")
+        return _Group(meta["group"], tuple(meta["channels"]), int(x.shape[1]), x.dtype)
+
+    def _pos(self, ids: np.ndarray) -> np.ndarray:
+        return np.searchsorted(self.all_ids, ids)
+
+    def layouts(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        pos = self._pos(self.ids)
+        out = []
+        for k in range(len(self.groups)):
+            p = pos[self.group_idx[pos] == k]
+            order = np.lexsort((self.offset[p], self.tar[p]))
+            out.append((self.all_ids[p[order]], self.tar[p[order]].astype(np.int64)))
+        return out
+
+    def read_into(self, group: str, ids: np.ndarray, out: np.ndarray | torch.Tensor) -> None:
+        p = self._pos(ids)
+        dtype = self.groups[int(self.group_idx[p[0]])].dtype if len(p) else np.float32
+        self.reader(group).read_into(self.tar[p], self.offset[p], out, dtype)
+
+    def reader(self, group: str):
+        if self._reader is None:
+            self._reader = _TarReader(self.paths, self.max_open)
+        return self._reader
+
+    def close(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+        self._reader = None
+
+    def __getstate__(self) -> dict:  # a spawned worker opens its own files
+        return {**self.__dict__, "_reader": None}
+
+
+def open_source(source: str | Path, segment_ids: np.ndarray | None, max_open: int = 256):
+    """A store folder (``store.json``) or a WebDataset export (``wds.json``)."""
+    path = Path(source)
+    if (path / "store.json").is_file():
+        return _StoreSource(path, segment_ids, max_open)
+    if (path / WDS_MANIFEST).is_file():
+        return _WdsSource(path, segment_ids, max_open)
+    raise LoaderError(f"{path}: neither a segment store (no store.json) nor a WebDataset export "
+                      f"(no {WDS_MANIFEST}); pass the --out folder of `streamdistill shard` or "
+                      "the folder of `shard --wds` / `select --export wds`")
+
+
+# --------------------------------------------------------------------------------- batches
+
+
+class SlotRef(NamedTuple):
+    """A batch's ``x`` while it crosses from a worker to the main process: slot ``k`` of the
+    loader's :class:`SlotPool`, shape ``(B, C, T)``."""
+
+    slot: int
+    shape: tuple[int, int, int]
+
+
+def _release(busy: np.ndarray, k: int) -> None:
+    busy[k] = 0
+
+
+class SlotPool:
+    """Reused float32 batch buffers in shared anonymous memory, mapped before workers fork.
+
+    A fresh tensor per batch costs page faults, and one in shared memory (what PyTorch's worker
+    queue needs) costs as much as decoding the batch (measured: docs/benchmarks.md, "loader").
+    Here worker ``w`` of ``n_owners`` fills a free slot of its own range ``[w · per, (w + 1) ·
+    per)`` and sends only its number; the main process wraps the slot in a tensor whose death
+    frees the slot (a ``weakref.finalize`` on the numpy view under it). A worker with no free
+    slot falls back to a fresh shared tensor, so a consumer that keeps batches never blocks it.
+    """
+
+    def __init__(self, n_slots: int, slot_bytes: int, n_owners: int = 1):
+        self.slot_bytes = -(-int(slot_bytes) // 4096) * 4096
+        self.n_slots, self.n_owners = int(n_slots), max(1, int(n_owners))
+        self.mem = mmap.mmap(-1, self.n_slots * self.slot_bytes + self.n_slots)  # MAP_SHARED
+        self.busy = np.frombuffer(self.mem, np.uint8, self.n_slots,
+                                  self.n_slots * self.slot_bytes)
+        self.fallbacks = 0
+
+    def acquire(self, owner: int = 0) -> int | None:
+        """A free slot of ``owner``'s range, marked busy (``None``: all busy)."""
+        per = self.n_slots // self.n_owners
+        for k in range(owner * per, (owner + 1) * per):
+            if not self.busy[k]:
+                self.busy[k] = 1
+                return k
+        self.fallbacks += 1
+        return None
+
+    def view(self, k: int, shape: tuple[int, ...]) -> np.ndarray:
+        return np.frombuffer(self.mem, np.float32, int(np.prod(shape)),
+                             k * self.slot_bytes).reshape(shape)
+
+    def tensor(self, ref: SlotRef) -> torch.Tensor:
+        """The slot as a tensor (no copy); the slot is freed when the tensor and its views die."""
+        arr = self.view(ref.slot, ref.shape)
+        weakref.finalize(arr, _release, self.busy, ref.slot)
+        return torch.from_numpy(arr)
+
+    def __getstate__(self):
+        raise TypeError("SlotPool lives in memory shared by fork only; it cannot be pickled")
+
+
+def _empty_f32(shape: tuple[int, ...], shared: bool) -> torch.Tensor:
+    """A float32 tensor, in shared memory when it has to cross to another process (PyTorch's
+    pickling then moves a handle instead of copying the data)."""
+    if not shared:
+        return torch.empty(shape, dtype=torch.float32)
+    try:  # allocate in shared memory directly (share_memory_() would allocate, then copy)
+        storage = torch.UntypedStorage._new_shared(int(np.prod(shape)) * 4)
+        return torch.empty(0, dtype=torch.float32).set_(storage, 0, shape)
+    except (AttributeError, RuntimeError):  # pragma: no cover - a PyTorch without it
+        return torch.empty(shape, dtype=torch.float32).share_memory_()
+
+
+def _identity(batch):
+    return batch
+
+
+def _unpack(batch: dict, pool: SlotPool | None) -> dict:
+    """A batch as the user sees it: ``x`` a tensor (a slot of ``pool``), ids a LongTensor."""
+    if isinstance(batch["x"], SlotRef):
+        batch["x"] = pool.tensor(batch["x"])
+    if isinstance(batch["segment_ids"], np.ndarray):
+        batch["segment_ids"] = torch.from_numpy(batch["segment_ids"])
+    return batch
+
+
+class SelectedBatches(IterableDataset):
+    """Batches of one montage group each of the selected segments (module docstring).
+
+    Parameters
+    ----------
+    source
+        A segment store folder or a WebDataset export folder (``wds.json``).
+    segment_ids
+        Sorted unique int64 ids to train on (``None``: every segment of the source). For an
+        export they must be among its samples.
+    batch_size, seed, shuffle_buffer, drop_last
+        The plan (module docstring). ``shuffle_buffer`` counts ids; no data is buffered.
+    rank, world_size
+        DDP share: plan batches ``rank, rank + world_size, …``, equal counts on every rank.
+    state
+        Resume: start ``state.epoch`` after its ``state.batches_done`` batches.
+    max_open_shards
+        Shard (or tar) files a reader keeps open per group, with their indexes (no data).
+
+    Yields dicts ``{"x": (B, C, T) float32 µV, "group": str, "channels": tuple[str, ...],
+    "segment_ids": (B,) int64}``.
+    """
+
+    def __init__(self, source: str | Path, segment_ids: np.ndarray | None = None, *,
+                 batch_size: int, seed: int = 0, shuffle_buffer: int = 2048, rank: int = 0,
+                 world_size: int = 1, drop_last: bool = True, state: LoaderState | None = None,
+                 max_open_shards: int = 256):
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
+                or batch_size < 1:
+            raise LoaderError(f"batch_size must be a positive integer (got {batch_size!r})")
+        if world_size < 1 or not 0 <= rank < world_size:
+            raise LoaderError(f"rank must be in [0, world_size) (got rank {rank}, world_size "
+                              f"{world_size})")
+        if seed < 0 or shuffle_buffer < 0:
+            raise LoaderError(f"seed and shuffle_buffer must be >= 0 (got {seed}, "
+                              f"{shuffle_buffer})")
+        ids = None
+        if segment_ids is not None:
+            ids = np.asarray(segment_ids)
+            if ids.ndim != 1 or (ids.size and not np.issubdtype(ids.dtype, np.integer)):
+                raise LoaderError(f"segment_ids must be a 1-D integer array (got {ids.dtype} "
+                                  f"{ids.shape})")
+            ids = np.sort(ids.astype(np.int64))
+            if len(ids) > 1 and np.any(ids[1:] == ids[:-1]):
+                raise LoaderError("segment_ids holds duplicates; pass each selected id once")
+        self.source_path = Path(source)
+        self.batch_size, self.seed = int(batch_size), int(seed)
+        self.shuffle_buffer = int(shuffle_buffer)
+        self.rank, self.world_size, self.drop_last = int(rank), int(world_size), bool(drop_last)
+        self._source = open_source(self.source_path, ids, int(max_open_shards))
+        if len(self._source.ids) == 0:
+            raise LoaderError(f"empty selection: no segment to train on in {self.source_path}")
+        self._layouts = self._source.layouts()
+        counts = [len(ids) for ids, _ in self._layouts]
+        n_plan = sum((c // self.batch_size) if self.drop_last else -(-c // self.batch_size)
+                     for c in counts)
+        self._per_rank = n_plan // self.world_size
+        if self._per_rank == 0:
+            raise LoaderError(
+                f"{len(self._source.ids)} selected segments ({dict(zip(self.group_names, counts))}"
+                f" per group) make {n_plan} batch(es) of {self.batch_size} (drop_last="
+                f"{self.drop_last}) for {self.world_size} rank(s): none per rank. Lower "
+                "batch_size or select more segments")
+        state = state or LoaderState(0, 0)
+        if not 0 <= state.batches_done <= self._per_rank or state.epoch < 0:
+            raise LoaderError(f"state {state} does not fit this loader ({self._per_rank} batches "
+                              "per epoch per rank): was it saved with another batch size, "
+                              "selection or world size?")
+        self._epoch, self._done = int(state.epoch), int(state.batches_done)
+        self._resume_pending = state.batches_done > 0
+        self._plan: tuple[int, Plan] | None = None
+        self._pool: SlotPool | None = None  # set by make_dataloader's loader around the fork
+
+    # ------------------------------------------------------------------ public
+    @property
+    def group_names(self) -> list[str]:
+        return [g.name for g in self._source.groups]
+
+    @property
+    def source_kind(self) -> str:
+        """``store`` or ``wds`` (their plans differ: resume with the same kind of source)."""
+        return self._source.kind
+
+    @property
+    def segment_ids(self) -> np.ndarray:
+        """The sorted selected ids (int64)."""
+        return self._source.ids
+
+    @property
+    def fingerprint(self) -> str:
+        """:func:`loader_fingerprint` of the source's store fingerprint and the selected ids."""
+        return loader_fingerprint(self._source.fingerprint, self._source.ids)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Start ``epoch`` from its first batch — or, right after resuming from a state of this
+        very epoch, from where that state stopped."""
+        if not (self._resume_pending and epoch == self._epoch):
+            self._done = 0
+        self._epoch = int(epoch)
+        self._resume_pending = False
+
+    def batches_per_epoch(self) -> int:
+        """Batches this rank yields in a whole epoch (equal on every rank)."""
+        return self._per_rank
+
+    def __len__(self) -> int:
+        return self._per_rank
+
+    def state(self) -> LoaderState:
+        """Epoch and batches handed out so far (counted in this process: by ``__iter__``, or by
+        :func:`make_dataloader`'s loader when workers read)."""
+        return LoaderState(self._epoch, self._done)
+
+    def plan(self, epoch: int | None = None) -> Plan:
+        """The whole plan (all ranks) of ``epoch`` (default: the current one); cached."""
+        epoch = self._epoch if epoch is None else int(epoch)
+        if self._plan is None or self._plan[0] != epoch:
+            self._plan = (epoch, epoch_plan(
+                self._layouts, batch_size=self.batch_size, seed=self.seed, epoch=epoch,
+                shuffle_buffer=self.shuffle_buffer, drop_last=self.drop_last))
+        return self._plan[1]
+
+    def rank_batches(self) -> np.ndarray:
+        """Plan batch numbers of this rank's whole epoch, in order."""
+        return self.rank + self.world_size * np.arange(self._per_rank, dtype=np.int64)
+
+    def reader(self, group: str):
+        """This process's reader of ``group`` (``decoded``, ``files.peak``: for checks)."""
+        return self._source.reader(group)
+
+    # ------------------------------------------------------------------ reading
+    def read_batch(self, j: int, *, shared: bool = False, pool: SlotPool | None = None,
+                   owner: int = 0) -> dict:
+        """Plan batch ``j`` (reads exactly its segments). ``x`` goes into a slot of ``pool`` if
+        one is free (and is then a :class:`SlotRef`), else into a new tensor (``shared``: in
+        shared memory)."""
+        plan = self.plan()
+        ids = plan.ids[plan.starts[j]:plan.starts[j + 1]]
+        g = self._source.groups[int(plan.groups[j])]
+        shape = (len(ids), len(g.channels), g.n_times)
+        slot = pool.acquire(owner) if pool is not None else None
+        x = _empty_f32(shape, shared) if slot is None else torch.from_numpy(pool.view(slot, shape))
+        self._source.read_into(g.name, ids, x.numpy() if g.dtype == np.float32 else x)
+        if slot is not None:  # ids travel pickled by value; the loader makes the tensor
+            return {"x": SlotRef(slot, shape), "group": g.name, "channels": g.channels,
+                    "segment_ids": ids.copy()}
+        seg = torch.from_numpy(ids.copy())
+        if shared:
+            seg.share_memory_()
+        return {"x": x, "group": g.name, "channels": g.channels, "segment_ids": seg}
+
+    def _begin(self) -> None:
+        """Before a pass: a finished epoch starts over (as DistributedSampler repeats an epoch
+        without ``set_epoch``); the plan is computed here, so forked workers share it."""
+        self._resume_pending = False
+        if self._done >= self._per_rank:
+            self._done = 0
+        self.plan()
+
+    def _slot_bytes(self) -> int:
+        return max(self.batch_size * len(g.channels) * g.n_times * 4 for g in self._source.groups)
+
+    def __iter__(self) -> Iterator[dict]:
+        info = get_worker_info()
+        if info is not None:  # a worker's copy; make_dataloader's loader counts in the main
+            self.plan()
+            mine = self.rank_batches()[self._done + info.id::info.num_workers]
+            for j in mine.tolist():
+                yield self.read_batch(j, shared=True, pool=self._pool, owner=info.id)
+            return
+        self._begin()
+        pool = SlotPool(3, self._slot_bytes())  # the batch in use, the previous one, the next
+        for j in self.rank_batches()[self._done:].tolist():
+            batch = _unpack(self.read_batch(j, pool=pool), pool)
+            self._done += 1
+            yield batch
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["_pool"] = None
+        return state
+
+    def __del__(self) -> None:
+        try:
+            self._source.close()
+        except Exception:  # noqa: BLE001 - interpreter shutdown
+            pass
+
+
+class _PlanLoader(DataLoader):
+    """A DataLoader over :class:`SelectedBatches`: prepares each pass in the main process (plan,
+    slot pool, before the workers fork) and counts the batches it hands out."""
+
+    def __iter__(self):
+        ds: SelectedBatches = self.dataset
+        ds._begin()
+        if self.num_workers == 0:
+            return super().__iter__()  # the dataset's own __iter__ runs here and counts
+        ctx = self.multiprocessing_context
+        method = ctx.get_start_method() if ctx is not None else \
+            torch.multiprocessing.get_start_method()
+        pool = None
+        if method == "fork" and not self.pin_memory:
+            per = self.prefetch_factor + 2  # in flight + the batch in use + the previous one
+            pool = SlotPool(per * self.num_workers, ds._slot_bytes(), self.num_workers)
+        ds._pool = pool
+        try:
+            it = super().__iter__()  # forks the workers: they inherit the pool and the plan
+        finally:
+            ds._pool = None
+        return self._count(it, ds, pool)
+
+    @staticmethod
+    def _count(it, ds: SelectedBatches, pool: SlotPool | None):
+        for batch in it:
+            batch = _unpack(batch, pool)
+            ds._done += 1
+            yield batch
+
+
+def make_dataloader(ds: SelectedBatches, *, num_workers: int = 2, prefetch_factor: int = 4,
+                    pin_memory: bool = False) -> DataLoader:
+    """A DataLoader over ``ds`` (``batch_size=None``: the dataset makes the batches).
+
+    Workers start for each pass (not persistent), so each sees the epoch and resume point of
+    :meth:`SelectedBatches.set_epoch`; the plan is computed once here before they fork, and
+    batches come back through a :class:`SlotPool` (with the ``fork`` start method and
+    ``pin_memory=False``; otherwise through PyTorch's shared-memory tensors). ``ds.state()``
+    counts the batches this loader has handed out.
+    """
+    kw = {"prefetch_factor": prefetch_factor} if num_workers > 0 else {}
+    return _PlanLoader(ds, batch_size=None, num_workers=num_workers, pin_memory=pin_memory,
+                       persistent_workers=False, collate_fn=_identity, **kw)

@@ -1,0 +1,313 @@
+"""The pretraining loader (``store/pretrain_loader.py``): coverage, values, determinism, DDP
+shares, resume, workers, WebDataset source, bounded reads, errors."""
+
+from __future__ import annotations
+
+import gc
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from streamdistill.store import open_store
+from streamdistill.store.pretrain_loader import (
+    LoaderState,
+    SelectedBatches,
+    ShardReader,
+    SlotPool,
+    SlotRef,
+    ZarrReader,
+    epoch_plan,
+    loader_fingerprint,
+    make_dataloader,
+)
+
+
+def _ids(batches) -> list[list[int]]:
+    return [b["segment_ids"].tolist() for b in batches]
+
+
+def _subset(n: int, frac: float, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.choice(n, size=max(1, int(frac * n)), replace=False)).astype(np.int64)
+
+
+@pytest.fixture(scope="module")
+def store(small_store):
+    return open_store(small_store)
+
+
+@pytest.fixture(scope="module")
+def many_shards(tmp_path_factory) -> dict[str, Path]:
+    """One 64-channel recording (10 min, 200 Hz) sharded three ways with tiny shards (4 segments
+    each, so a group spans ~37 shard files): zstd (default codec), none, blosc-lz4."""
+    from streamdistill.config import ShardConfig, StoreFormatConfig
+    from streamdistill.shard.run import run_shard
+    from streamdistill.synth import generate_corpus
+
+    root = tmp_path_factory.mktemp("many_shards")
+    generate_corpus(root / "corpus", n_subjects=1, recordings_per_subject=1, montages=(64,),
+                    sfreqs=(200.0,), duration_s=600.0, formats=("fif",), seed=5)
+    out = {}
+    for comp in ("zstd", "none", "blosc-lz4"):
+        cfg = ShardConfig(workers=1, store=StoreFormatConfig(compressor=comp, shard_mb=0.45))
+        run_shard([str(root / "corpus")], root / comp, cfg, progress=False)
+        out[comp] = root / comp
+    return out
+
+
+# ------------------------------------------------------------------------------ coverage
+
+
+def test_epoch_covers_selection_once_with_right_values(small_store, store):
+    ids = _subset(store.n_segments, 0.6, seed=1)
+    ds = SelectedBatches(small_store, ids, batch_size=5, drop_last=False, seed=3)
+    batches = list(ds)
+    seen = np.concatenate([b["segment_ids"].numpy() for b in batches])
+    assert sorted(seen.tolist()) == ids.tolist()  # each selected id once, nothing else
+    assert len(batches) == ds.batches_per_epoch() == ds.state().batches_done
+    groups, _ = store.locate(seen)
+    for b in batches:
+        g = store.groups[b["group"]]
+        x = b["x"]
+        assert x.dtype == torch.float32 and b["segment_ids"].dtype == torch.int64
+        assert x.shape == (len(b["segment_ids"]), g.n_channels, g.n_times)
+        assert 1 <= len(b["segment_ids"]) <= 5 and b["channels"] == g.channels
+        assert set(store.locate(b["segment_ids"].numpy())[0]) == {b["group"]}  # one group
+        ref = np.stack([store.get(i) for i in b["segment_ids"].tolist()])
+        np.testing.assert_array_equal(x.numpy(), ref)
+    assert set(groups) == set(store.groups)
+
+
+def test_drop_last_counts(small_store, store):
+    ds = SelectedBatches(small_store, batch_size=4, drop_last=True)
+    per_group = store.segments(["group"])["group"].value_counts()
+    assert ds.batches_per_epoch() == sum(n // 4 for n in per_group)
+    batches = list(ds)
+    assert all(len(b["segment_ids"]) == 4 for b in batches)
+    assert len(batches) == ds.batches_per_epoch()
+
+
+@settings(max_examples=60, deadline=None)
+@given(sizes=st.lists(st.integers(0, 60), min_size=1, max_size=4), unit=st.integers(1, 9),
+       batch=st.integers(1, 8), buffer=st.integers(0, 30), drop_last=st.booleans(),
+       seed=st.integers(0, 2**31), epoch=st.integers(0, 5))
+def test_plan_invariants(sizes, unit, batch, buffer, drop_last, seed, epoch):
+    layouts, start = [], 0
+    for n in sizes:
+        ids = np.arange(start, start + n, dtype=np.int64)
+        layouts.append((ids, np.arange(n, dtype=np.int64) // unit))
+        start += n
+    kw = {"batch_size": batch, "seed": seed, "epoch": epoch, "shuffle_buffer": buffer,
+          "drop_last": drop_last}
+    plan = epoch_plan(layouts, **kw)
+    again = epoch_plan(layouts, **kw)
+    assert np.array_equal(plan.ids, again.ids) and np.array_equal(plan.groups, again.groups)
+    assert len(np.unique(plan.ids)) == len(plan.ids)
+    for k, n in enumerate(sizes):
+        mine = np.flatnonzero(plan.groups == k)
+        assert len(mine) == (n // batch if drop_last else -(-n // batch))
+        got = np.concatenate([plan.ids[plan.starts[j]:plan.starts[j + 1]] for j in mine] or
+                             [np.zeros(0, np.int64)])
+        assert set(got.tolist()) <= set(layouts[k][0].tolist())
+        assert len(got) == (n // batch * batch if drop_last else n)
+        sizes_k = np.diff(plan.starts)[mine]
+        assert np.all(sizes_k[:-1] == batch) if len(sizes_k) else True
+
+
+# --------------------------------------------------------------------------- determinism
+
+
+def test_order_is_deterministic_and_varies(small_store):
+    def run(seed, epoch):
+        ds = SelectedBatches(small_store, batch_size=3, seed=seed, shuffle_buffer=8,
+                             drop_last=False)
+        ds.set_epoch(epoch)
+        return _ids(ds)
+
+    a = run(0, 0)
+    assert run(0, 0) == a
+    assert run(0, 1) != a and run(1, 0) != a
+    assert sorted(i for b in run(0, 1) for i in b) == sorted(i for b in a for i in b)
+
+
+def test_same_batches_for_any_number_of_workers(small_store):
+    ds = SelectedBatches(small_store, batch_size=3, seed=4, shuffle_buffer=16)
+    ds.set_epoch(2)
+    ref = [(b["group"], b["segment_ids"].tolist(), b["x"].clone()) for b in ds]
+    for nw in (0, 1, 2):
+        ds = SelectedBatches(small_store, batch_size=3, seed=4, shuffle_buffer=16)
+        ds.set_epoch(2)
+        got = [(b["group"], b["segment_ids"].tolist(), b["x"]) for b in
+               make_dataloader(ds, num_workers=nw, prefetch_factor=2)]
+        assert [g[:2] for g in got] == [r[:2] for r in ref], nw
+        assert all(torch.equal(g[2], r[2]) for g, r in zip(got, ref))
+        assert ds.state() == LoaderState(2, ds.batches_per_epoch())
+
+
+def test_held_batches_stay_intact_with_workers(small_store, store):
+    """Batches come back through reused shared slots: keeping every batch of an epoch must not
+    let a worker overwrite one (the pool falls back to fresh memory when its slots are busy)."""
+    ds = SelectedBatches(small_store, batch_size=2, seed=1, shuffle_buffer=4)
+    kept = list(make_dataloader(ds, num_workers=2, prefetch_factor=2))
+    assert len(kept) == ds.batches_per_epoch() > 3 * 2 * 2
+    for b in kept:
+        ref = np.stack([store.get(i) for i in b["segment_ids"].tolist()])
+        np.testing.assert_array_equal(b["x"].numpy(), ref)
+
+
+def test_slot_pool_reuse_and_fallback():
+    pool = SlotPool(4, 2 * 3 * 4 * 4, n_owners=2)
+    a, b = pool.acquire(1), pool.acquire(1)
+    assert (a, b) == (2, 3) and pool.acquire(1) is None and pool.fallbacks == 1
+    pool.view(a, (2, 3, 4))[:] = 7.0
+    t = pool.tensor(SlotRef(a, (2, 3, 4)))
+    view = t[1]
+    assert float(t.sum()) == 7.0 * 24
+    del t
+    gc.collect()
+    assert pool.busy[a] == 1  # a view keeps the slot
+    del view
+    gc.collect()
+    assert pool.busy[a] == 0 and pool.acquire(1) == a
+    assert pool.acquire(0) == 0  # owners have disjoint slots
+
+
+# ------------------------------------------------------------------------------ DDP/resume
+
+
+def test_ddp_shares_are_equal_and_disjoint(small_store):
+    plan_ds = SelectedBatches(small_store, batch_size=2, seed=9)
+    plan = plan_ds.plan()
+    shares = []
+    for r in range(3):
+        ds = SelectedBatches(small_store, batch_size=2, seed=9, rank=r, world_size=3)
+        shares.append(_ids(ds))
+        assert len(shares[-1]) == ds.batches_per_epoch() == plan.n_batches // 3
+        want = [plan.ids[plan.starts[j]:plan.starts[j + 1]].tolist()
+                for j in range(r, 3 * ds.batches_per_epoch(), 3)]
+        assert shares[-1] == want
+    flat = [i for s in shares for b in s for i in b]
+    assert len(flat) == len(set(flat)) and set(flat) <= set(plan.ids.tolist())
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_resume_yields_exactly_the_rest(small_store, workers):
+    kw = {"batch_size": 2, "seed": 5, "shuffle_buffer": 6, "rank": 1, "world_size": 2}
+    full = SelectedBatches(small_store, **kw)
+    full.set_epoch(3)
+    whole = _ids(full)
+    ds = SelectedBatches(small_store, **kw)
+    ds.set_epoch(3)
+    n = 5
+    it = iter(make_dataloader(ds, num_workers=workers, prefetch_factor=2))
+    first = [next(it)["segment_ids"].tolist() for _ in range(n)]
+    state = ds.state()
+    del it
+    assert state == LoaderState(3, n) and first == whole[:n]
+    resumed = SelectedBatches(small_store, **kw, state=state)
+    resumed.set_epoch(3)  # resuming that very epoch keeps the position
+    rest = _ids(make_dataloader(resumed, num_workers=workers, prefetch_factor=2))
+    assert rest == whole[n:]
+    assert resumed.state() == LoaderState(3, resumed.batches_per_epoch())
+    resumed.set_epoch(4)
+    assert resumed.state() == LoaderState(4, 0)
+    # a finished epoch iterated again starts over (like DistributedSampler without set_epoch)
+    full.set_epoch(3)
+    assert _ids(full) == whole and _ids(full) == whole
+
+
+# -------------------------------------------------------------------------------- sources
+
+
+def test_wds_export_gives_the_same_samples(small_store, store, tmp_path):
+    from streamdistill.store.wds import export_wds
+
+    ids = _subset(store.n_segments, 0.5, seed=2)
+    export_wds(store, tmp_path / "wds", segment_ids=ids, shard_segments=7)
+    kw = {"batch_size": 3, "drop_last": False, "seed": 1, "shuffle_buffer": 5}
+    from_store = {i: x for b in SelectedBatches(small_store, ids, **kw)
+                  for i, x in zip(b["segment_ids"].tolist(), b["x"])}
+    wds = SelectedBatches(tmp_path / "wds", **kw)
+    assert wds.source_kind == "wds" and wds.fingerprint == loader_fingerprint(
+        store.fingerprint, ids)
+    from_wds = {}
+    for b in make_dataloader(wds, num_workers=2, prefetch_factor=2):
+        assert set(store.locate(b["segment_ids"].numpy())[0]) == {b["group"]}
+        assert b["channels"] == store.groups[b["group"]].channels
+        from_wds.update(zip(b["segment_ids"].tolist(), b["x"]))
+    assert sorted(from_wds) == sorted(from_store) == ids.tolist()
+    for i in ids.tolist():
+        assert torch.equal(from_wds[i], from_store[i])
+    sub = ids[::2]
+    part = SelectedBatches(tmp_path / "wds", sub, **kw)
+    assert sorted(i for b in part for i in b["segment_ids"].tolist()) == sub.tolist()
+    missing = np.setdiff1d(np.arange(store.n_segments), ids)[:2]
+    with pytest.raises(ValueError, match="not among"):
+        SelectedBatches(tmp_path / "wds", np.concatenate([sub, missing]), **kw)
+
+
+@pytest.mark.parametrize("comp", ["zstd", "none", "blosc-lz4"])
+def test_shard_reader_matches_zarr(many_shards, comp):
+    store = open_store(many_shards[comp])
+    (g,) = store.groups
+    arr = store.array(g)
+    reader = ShardReader.open(store.layout.zarr / store.layout.group_array_path(g))
+    assert reader is not None and arr.shards[0] == 4
+    rows = np.random.default_rng(0).permutation(arr.shape[0])[:50]
+    a = np.empty((50, *arr.shape[1:]), np.float16)
+    b = np.empty_like(a)
+    reader.read_into(rows, a)
+    ZarrReader(arr).read_into(rows, b)
+    assert np.array_equal(a.view(np.uint16), b.view(np.uint16))
+    assert np.array_equal(a, np.asarray(arr.get_orthogonal_selection((np.sort(rows),)))[
+        np.argsort(np.argsort(rows))])
+    x = torch.empty(a.shape)
+    reader.read_into(rows, x)
+    assert torch.equal(x, torch.from_numpy(a.astype(np.float32)))
+
+
+def test_bounded_open_shards_and_each_segment_read_once(many_shards):
+    store = open_store(many_shards["zstd"])
+    (g,) = store.groups
+    n_shards = -(-store.n_segments // store.array(g).shards[0])
+    ids = _subset(store.n_segments, 0.7, seed=3)
+    ds = SelectedBatches(many_shards["zstd"], ids, batch_size=8, shuffle_buffer=32,
+                         drop_last=False, max_open_shards=3)
+    reader = ds.reader(g)
+    assert isinstance(reader, ShardReader) and n_shards > 10
+    n = sum(len(b["segment_ids"]) for b in ds)
+    assert n == len(ids) == reader.decoded  # no segment decoded twice, none skipped
+    assert 1 <= reader.files.peak <= 3 and len(reader.files) <= 3
+
+
+# --------------------------------------------------------------------------------- errors
+
+
+def test_clear_errors(small_store, store, tmp_path):
+    n = store.n_segments
+    with pytest.raises(ValueError, match="out of range"):
+        SelectedBatches(small_store, np.array([0, n]), batch_size=1)
+    with pytest.raises(ValueError, match="out of range"):
+        SelectedBatches(small_store, np.array([-1, 2]), batch_size=1)
+    with pytest.raises(ValueError, match="empty selection"):
+        SelectedBatches(small_store, np.zeros(0, np.int64), batch_size=1)
+    for bad in (0, -3, 2.5, True):
+        with pytest.raises(ValueError, match="batch_size"):
+            SelectedBatches(small_store, batch_size=bad)
+    (tmp_path / "junk").mkdir()
+    with pytest.raises(ValueError, match="neither a segment store"):
+        SelectedBatches(tmp_path / "junk", batch_size=1)
+    with pytest.raises(ValueError, match="duplicates"):
+        SelectedBatches(small_store, np.array([1, 1, 2]), batch_size=1)
+    with pytest.raises(ValueError, match="none per rank"):
+        SelectedBatches(small_store, np.array([0, 1, 2]), batch_size=4)
+    with pytest.raises(ValueError, match="rank"):
+        SelectedBatches(small_store, batch_size=1, rank=2, world_size=2)
+    with pytest.raises(ValueError, match="does not fit"):
+        SelectedBatches(small_store, batch_size=1, state=LoaderState(0, 10**6))
+    with pytest.raises(ValueError, match="integer"):
+        SelectedBatches(small_store, np.array([0.5, 1.0]), batch_size=1)
