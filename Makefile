@@ -14,6 +14,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q torch==2.13.0
 	$(BIN)/python -m pip install -q -e '.[test]'
+	# braindecode (LaBraM export check): without its torchaudio requirement, which has no wheel
+	# for this torch; its Labram model needs only these light packages
+	$(BIN)/python -m pip install -q --no-deps braindecode==1.8.1
+	$(BIN)/python -m pip install -q einops docstring_inheritance torchinfo pydantic
 	touch $(STAMP)
 
 demo: $(STAMP)

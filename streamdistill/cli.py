@@ -374,7 +374,8 @@ def register_demo(sub: argparse._SubParsersAction) -> None:
         "demo", help=PIPELINE["demo"],
         description="Generate a small multi-subject synthetic EEG corpus (EDF, FIF, BrainVision, "
         "EEGLAB; labelled artifacts) and run the pipeline on it. Today: generate → shard → "
-        "encode (with the `tiny` compressor unless --config says otherwise) → select.",
+        "encode (with the `tiny` compressor unless --config says otherwise) → select → "
+        "pretrain (tiny LaBraM).",
     )
     p.add_argument("--workspace", type=Path, default=Path("demo-workspace"),
                    help="folder for the corpus and every output (default ./demo-workspace)")
@@ -426,9 +427,17 @@ def _run_demo(args: argparse.Namespace, flags: _ConfigFlags) -> int:
                           progress=not args.no_progress)
     write_resolved(cfg, selection)
     print(selected.line())
+    from streamdistill.pretrain.run import run_pretrain
+
+    run_dir = args.workspace / "pretrain"
+    print(f"demo: pretraining LaBraM ({cfg.pretrain.model}) on the selection into {run_dir}")
+    pretrained = run_pretrain(store, run_dir, cfg.pretrain, selection=selection,
+                              resume=True, progress=not args.no_progress)
+    write_resolved(cfg, run_dir)
+    print(pretrained.line())
     print(f"demo: segment store at {store}, latents at {latents / 'latents.npy'}, training "
           f"curves at {latents / 'train_log' / 'loss.png'}, selection at {selection} "
-          f"(plots in {selection / 'report'})")
+          f"(plots in {selection / 'report'}), LaBraM run at {run_dir}")
     return 0
 
 

@@ -63,7 +63,8 @@ def clean_channel_name(name: str) -> str:
 
     Strips an ``EEG`` prefix, a reference suffix (``-REF``, ``-LE``, ``-AR``, ...), dots, spaces and
     underscores: ``'EEG Fp1-REF'`` → ``'FP1'``, ``'Fc5.'`` → ``'FC5'``, ``'Cz..'`` → ``'CZ'``.
-    Bipolar names such as ``'FP1-F7'`` keep their hyphen (they are not in LaBraM's 128 names).
+    Bipolar names such as ``'FP1-F7'`` keep their hyphen (the last 8 of LaBraM's 128 names are
+    bipolar TUH-style pairs like it; the 8 that overflow the embedding, ``'FP1-F3'``…, are not kept).
     """
     out = name.strip()
     out = _PREFIX.sub("", out)
