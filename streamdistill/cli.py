@@ -29,7 +29,7 @@ PIPELINE = {
     "report": "workspace → HTML report",
     "demo": "generate a synthetic corpus and run the pipeline on it",
 }
-NOT_BUILT = {"evaluate": 6, "report": 6}
+NOT_BUILT = {"evaluate": 6}
 
 
 class _ConfigFlags:
@@ -368,6 +368,31 @@ def _run_pretrain(args: argparse.Namespace, flags: _ConfigFlags) -> int:
     return 0
 
 
+# ------------------------------------------------------------------------------------ report
+def register_report(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "report", help=PIPELINE["report"],
+        description="Gather a workspace's outputs (stores, latents, selections, pretraining "
+        "runs, evaluation results; any layout, searched recursively) into one self-contained "
+        "HTML page with the plots.",
+    )
+    p.add_argument("workspace", metavar="WORKSPACE", help="folder holding the outputs")
+    p.add_argument("--out", help="HTML file (default WORKSPACE/report/index.html)")
+    p.set_defaults(handler=_run_report)
+
+
+def _run_report(args: argparse.Namespace) -> int:
+    from streamdistill.report import write_report
+
+    try:
+        path = write_report(args.workspace, args.out)
+    except (FileNotFoundError, PermissionError) as exc:
+        print(f"streamdistill report: {exc}", file=sys.stderr)
+        return 2
+    print(f"report: {path}")
+    return 0
+
+
 # -------------------------------------------------------------------------------------- demo
 def register_demo(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -450,7 +475,7 @@ def register_not_built(sub: argparse._SubParsersAction, name: str) -> None:
 
     def handler(args: argparse.Namespace) -> int:
         print(f"streamdistill {name}: not built yet (issue {issue}); "
-              "available now: shard, encode, select, pretrain, demo", file=sys.stderr)
+              "available now: shard, encode, select, pretrain, report, demo", file=sys.stderr)
         return 2
 
     p.set_defaults(handler=handler)
@@ -473,6 +498,8 @@ def build_parser() -> argparse.ArgumentParser:
             register_select(sub)
         elif name == "pretrain":
             register_pretrain(sub)
+        elif name == "report":
+            register_report(sub)
         elif name == "demo":
             register_demo(sub)
         else:
