@@ -18,8 +18,7 @@ from typing import Any, Callable
 from streamdistill import __version__
 from streamdistill.config import Config, ConfigError, load_config, write_resolved
 
-#: Subcommands of the design, in pipeline order, with what they do (and the issue that builds
-#: those not built yet).
+#: Subcommands of the design, in pipeline order, with what they do.
 PIPELINE = {
     "shard": "EEG files → segment store (Zarr v3, fp16 µV)",
     "encode": "segment store → latent array (multi-view compressor)",
@@ -29,7 +28,6 @@ PIPELINE = {
     "report": "workspace → HTML report",
     "demo": "generate a synthetic corpus and run the pipeline on it",
 }
-NOT_BUILT = {"evaluate": 6}
 
 
 class _ConfigFlags:
@@ -466,21 +464,6 @@ def _run_demo(args: argparse.Namespace, flags: _ConfigFlags) -> int:
     return 0
 
 
-# --------------------------------------------------------------------------- not built yet
-def register_not_built(sub: argparse._SubParsersAction, name: str) -> None:
-    issue = NOT_BUILT[name]
-    p = sub.add_parser(name, help=f"{PIPELINE[name]} (not built yet)",
-                       description=f"{PIPELINE[name]}. Not built yet: see issue {issue}.")
-    p.add_argument("args", nargs=argparse.REMAINDER)
-
-    def handler(args: argparse.Namespace) -> int:
-        print(f"streamdistill {name}: not built yet (issue {issue}); "
-              "available now: shard, encode, select, pretrain, report, demo", file=sys.stderr)
-        return 2
-
-    p.set_defaults(handler=handler)
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="streamdistill",
@@ -489,21 +472,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"streamdistill {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    from streamdistill.evaluate.cli import register_evaluate
+
+    registry = {"shard": register_shard, "encode": register_encode, "select": register_select,
+                "pretrain": register_pretrain, "evaluate": register_evaluate,
+                "report": register_report, "demo": register_demo}
     for name in PIPELINE:
-        if name == "shard":
-            register_shard(sub)
-        elif name == "encode":
-            register_encode(sub)
-        elif name == "select":
-            register_select(sub)
-        elif name == "pretrain":
-            register_pretrain(sub)
-        elif name == "report":
-            register_report(sub)
-        elif name == "demo":
-            register_demo(sub)
-        else:
-            register_not_built(sub, name)
+        registry[name](sub)
     return parser
 
 

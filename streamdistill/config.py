@@ -431,6 +431,85 @@ class PretrainConfig:
 
 
 @dataclass
+class ProbeConfig:
+    """Linear probe: ``Cs`` = inverse L2 strengths tried (chosen on validation balanced
+    accuracy); ``batch_size`` of feature extraction."""
+
+    Cs: list[float] = field(default_factory=lambda: [1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0])
+    max_iter: int = 2000
+    batch_size: int = 64
+
+    def validate(self) -> None:
+        if not self.Cs or any(not 0 < c <= 1e9 for c in self.Cs):
+            raise ConfigError("evaluate.probe.Cs", "give one or more values in (0, 1e9]")
+        if not 10 <= self.max_iter <= 1_000_000:
+            raise ConfigError("evaluate.probe.max_iter", "must be in [10, 1000000]")
+        if not 1 <= self.batch_size <= 65_536:
+            raise ConfigError("evaluate.probe.batch_size", "must be in [1, 65536]")
+
+
+@dataclass
+class FinetuneConfig:
+    """Full fine-tuning, LaBraM's recipe (AdamW, layer-wise lr decay 0.65, drop-path 0.1,
+    label smoothing 0.1, warm-up then cosine, mean pooling), with few epochs by default so that a
+    CPU finishes (LaBraM fine-tunes for 30–50 epochs)."""
+
+    epochs: int = 5
+    batch_size: int = 32
+    lr: float = 5e-4
+    min_lr: float = 1e-6
+    weight_decay: float = 0.05
+    layer_decay: float = 0.65
+    drop_path: float = 0.1
+    warmup_epochs: float = 1.0
+    label_smoothing: float = 0.1
+    clip_grad: float | None = None
+    head_init_scale: float = 1e-3
+
+    def validate(self) -> None:
+        checks = {"epochs": (1 <= self.epochs <= 10_000, "[1, 10000]"),
+                  "batch_size": (1 <= self.batch_size <= 4096, "[1, 4096]"),
+                  "lr": (0 < self.lr <= 1, "(0, 1]"),
+                  "min_lr": (0 <= self.min_lr <= self.lr, "[0, lr]"),
+                  "weight_decay": (0 <= self.weight_decay <= 10, "[0, 10]"),
+                  "layer_decay": (0 < self.layer_decay <= 1, "(0, 1]"),
+                  "drop_path": (0 <= self.drop_path < 1, "[0, 1)"),
+                  "warmup_epochs": (0 <= self.warmup_epochs <= self.epochs, "[0, epochs]"),
+                  "label_smoothing": (0 <= self.label_smoothing < 1, "[0, 1)"),
+                  "clip_grad": (self.clip_grad is None or self.clip_grad > 0, "> 0 or null"),
+                  "head_init_scale": (0 < self.head_init_scale <= 10, "(0, 10]")}
+        for key, (ok, allowed) in checks.items():
+            if not ok:
+                raise ConfigError(f"evaluate.finetune.{key}", f"must be in {allowed}")
+
+
+@dataclass
+class EvaluateConfig:
+    """``streamdistill evaluate``: ``protocol`` probe (frozen features + logistic regression) or
+    finetune; ``size`` is the backbone size of the ``random`` (no pretraining) arm."""
+
+    protocol: str = "probe"
+    seed: int = 0
+    size: str = "base"
+    device: str = "auto"
+    probe: ProbeConfig = field(default_factory=ProbeConfig)
+    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
+
+    def validate(self) -> None:
+        if self.protocol not in ("probe", "finetune"):
+            raise ConfigError("evaluate.protocol", "must be probe or finetune")
+        if not 0 <= self.seed <= 2**32 - 1:
+            raise ConfigError("evaluate.seed", "must be in [0, 4294967295]")
+        if self.size not in ("tiny", "base", "large", "huge"):
+            raise ConfigError("evaluate.size", "must be tiny, base, large or huge")
+        if self.device not in ("auto", "cpu", "mps", "cuda") and not self.device.startswith(
+                "cuda:"):
+            raise ConfigError("evaluate.device", "must be auto, cpu, mps, cuda or cuda:N")
+        self.probe.validate()
+        self.finetune.validate()
+
+
+@dataclass
 class Config:
     """The whole pipeline's configuration; one section per stage."""
 
@@ -438,12 +517,14 @@ class Config:
     encode: EncodeConfig = field(default_factory=EncodeConfig)
     select: SelectConfig = field(default_factory=SelectConfig)
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
+    evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
 
     def validate(self) -> None:
         self.shard.validate()
         self.encode.validate()
         self.select.validate()
         self.pretrain.validate()
+        self.evaluate.validate()
 
 
 # ----------------------------------------------------------------------------------------------

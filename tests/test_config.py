@@ -61,14 +61,6 @@ def test_cli_lists_every_subcommand(capsys):
         assert info.value.code == 0
 
 
-def test_unbuilt_subcommands_exit_2(capsys):
-    from streamdistill.cli import NOT_BUILT
-
-    for name in NOT_BUILT:
-        assert main([name]) == 2
-        assert "not built yet" in capsys.readouterr().err
-
-
 @pytest.mark.parametrize(
     "flag,value,needle",
     [
