@@ -454,6 +454,15 @@ def _run_demo(args: argparse.Namespace, flags: _ConfigFlags) -> int:
     from streamdistill.pretrain.run import run_pretrain
 
     run_dir = args.workspace / "pretrain"
+    # a small demo corpus may select fewer segments of a group than one batch: shrink the batch
+    from streamdistill.select.selection import open_selection
+
+    groups, _ = open_store(store).locate(open_selection(selection).subset(max(cfg.select.eta)))
+    smallest = min(int((groups == g).sum()) for g in set(groups.tolist()))
+    if smallest < cfg.pretrain.batch_size:
+        cfg.pretrain.batch_size = max(1, smallest)
+        print(f"demo: batch size {cfg.pretrain.batch_size} (the smallest group selects "
+              f"{smallest} segments)")
     print(f"demo: pretraining LaBraM ({cfg.pretrain.model}) on the selection into {run_dir}")
     pretrained = run_pretrain(store, run_dir, cfg.pretrain, selection=selection,
                               resume=True, progress=not args.no_progress)

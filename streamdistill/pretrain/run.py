@@ -208,9 +208,14 @@ def train_stage(spec: StageSpec, cfg: PretrainConfig, source: Path, ids: np.ndar
         model = nn.parallel.DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None,
             broadcast_buffers=False)
-    ds = SelectedBatches(source, ids, batch_size=cfg.batch_size, seed=cfg.seed,
-                         shuffle_buffer=cfg.shuffle_buffer, rank=ddp.rank,
-                         world_size=ddp.world, state=state)
+    from streamdistill.store.segment_sources import LoaderError
+
+    try:
+        ds = SelectedBatches(source, ids, batch_size=cfg.batch_size, seed=cfg.seed,
+                             shuffle_buffer=cfg.shuffle_buffer, rank=ddp.rank,
+                             world_size=ddp.world, state=state)
+    except LoaderError as exc:
+        raise PretrainError(f"{exc} (--batch-size)") from None
     per_epoch = ds.batches_per_epoch()
     if per_epoch == 0:
         raise PretrainError(f"the selection has fewer segments than one batch per process "
