@@ -86,20 +86,16 @@ NOTES: tuple[str, ...] = (
     "time, done in series with the model, not overlapped) and the per-block fsync. C·W ≈ 51k "
     "samples per segment in every group, so the cost per segment is about constant and hours of "
     "EEG per second scale with the window (13 s for 19 ch, 4 s for 64 ch).",
-    "`encode_store` reads each block with `np.asarray(arr[a:b], float32)`, not `store.read_rows` "
-    "(which batches the Zarr codec pipeline): the plain slice is slower in every group's median "
-    "(\"slice\" vs \"read\" column). Harmless on CPU, where the model dominates; on a GPU the "
-    "read becomes the bound, and `read_rows` plus a prefetch thread (as the training loader has) "
-    "would be the fix.",
-    "Memory is not flat against store size with the same training work: the shuffle buffer of "
-    "`store/loader.py` keeps each row as a view `slab[r - a]` into the shard slab it came from, "
-    "so one buffered row keeps its whole shard (≈ 4 MB) alive. Peak memory is then bounded by "
-    "`shuffle_buffer` × shard size instead of `shuffle_buffer` × segment size — worst when "
-    "`--train-fraction` < 1 on a large group (each buffered row from a different shard: with "
-    "the default buffer of 2048 rows that is ≈ 8 GB). Measured on the loader alone (64-ch group "
-    "of the 16× store, `train_fraction` 0.25, buffer 2048, batch 512): 857 MiB above baseline "
-    "as is, 322 MiB when each row is copied out of the slab (`slab[r - a].copy()`). A full "
-    "epoch pins fewer shards (rows of one shard share it), hence its lower peak in the table.",
+    "`encode_store` reads each block with `store.read_rows` (one batched pass of Zarr's codec "
+    "pipeline, faster than a plain `np.asarray(arr[a:b])` slice: \"read\" vs \"slice\" "
+    "columns) on a background thread while the model encodes the block before "
+    "(`encode/latents.py: _prefetched_blocks`), so on a fast device the encode rate can "
+    "approach the read rate instead of read + model in series.",
+    "Memory against store size with the same training work is flat (table). An earlier "
+    "version was not (1.2 → 1.8 GiB from 1× to 16×): the training loader's shuffle buffer kept "
+    "each row as a view into the shard slab it came from, so one buffered row pinned its whole "
+    "shard (≈ 4 MB); it now keeps row copies (`store/loader.py`). A full epoch over the 16× "
+    "store peaks a little higher than fixed work, from the larger epoch plan and loss log.",
     "The absolute peak of the default (full-size) config is set by its batch size, not the "
     "store: 3.5 GiB, reached while training the 64-channel group on a batch of 512 (a phase "
     "probe of the same run: 1.9 / 2.6 / 3.5 GiB while training the 19 / 32 / 64-ch groups on "

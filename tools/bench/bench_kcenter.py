@@ -433,7 +433,7 @@ def read_embedded(doc: Path) -> dict[str, Any] | None:
 
 
 def write_doc(doc: Path, res: dict[str, Any], command: str) -> Path:
-    slim = json.loads(json.dumps(res))
+    slim = json.loads(json.dumps(res, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o)))
     slim.get("cpu", {}).pop("per_pick_series", None)
     body = ["## k-center greedy (select)", "",
             "Written by `python -m tools.bench.bench_kcenter` (inputs are generated under `/tmp`). "
