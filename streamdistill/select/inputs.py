@@ -98,43 +98,70 @@ class SegmentTable:
         return int(self.group.shape[0])
 
 
-def _codes(column) -> tuple[np.ndarray, list[str]]:
-    """Integer codes ``(N,)`` int32 of a string-like column and the sorted names they index."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
+class _Coder:
+    """Streams a string-like column into int32 codes (first-seen order), names in a dict."""
 
-    col = pc.fill_null(column.cast(pa.string()), "").combine_chunks()
-    enc = pc.dictionary_encode(col)
-    names = [str(v) for v in enc.dictionary.to_pylist()]
-    order = np.argsort(np.array(names, dtype=object), kind="stable")
-    remap = np.empty(len(names), np.int32)
-    remap[order] = np.arange(len(names), dtype=np.int32)
-    codes = remap[enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)]
-    return codes.astype(np.int32), [names[i] for i in order]
+    def __init__(self, n: int):
+        self.codes = np.empty(n, np.int32)
+        self.index: dict[str, int] = {}
+
+    def add(self, start: int, arr) -> None:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        if not pa.types.is_dictionary(arr.type):
+            arr = pc.dictionary_encode(pc.fill_null(arr.cast(pa.string()), ""))
+        values = ["" if v is None else str(v) for v in arr.dictionary.to_pylist()]
+        lut = np.array([self.index.setdefault(v, len(self.index)) for v in values] or [0],
+                       np.int32)
+        idx = arr.indices.fill_null(0).to_numpy(zero_copy_only=False)
+        self.codes[start:start + len(arr)] = lut[idx]
+        if arr.null_count:  # a null is the name "" (no subject recorded)
+            nulls = arr.is_null().to_numpy(zero_copy_only=False)
+            self.codes[start:start + len(arr)][nulls] = self.index.setdefault("", len(self.index))
+
+    def finish(self) -> tuple[np.ndarray, list[str]]:
+        """Codes renumbered so that names sort: (int32 codes, sorted names)."""
+        names = sorted(self.index)
+        remap = np.empty(max(len(names), 1), np.int32)
+        for new, name in enumerate(names):
+            remap[self.index[name]] = new
+        return remap[self.codes], names
 
 
-def load_segment_table(path: str | Path) -> SegmentTable:
+def load_segment_table(path: str | Path, batch_rows: int = 1 << 20) -> SegmentTable:
     """Load the four selection columns of a segment store's ``segments.parquet`` (or of the
-    parquet file at ``path``); groups and subjects become sorted integer codes."""
+    parquet file at ``path``); groups and subjects become sorted integer codes.
+
+    Streamed in record batches: memory is the codes (4 + 8 + 4 bytes per segment) plus a batch.
+    """
     path = Path(path)
     parquet = path / "segments.parquet" if path.is_dir() else path
     if not parquet.is_file():
         raise SelectInputError(f"{path}: no segments.parquet; pass a segment store (--store) "
                                "or a parquet table with columns "
                                f"{', '.join(TABLE_COLUMNS)} (--segments)")
-    schema = pq.read_schema(parquet)
-    missing = [c for c in TABLE_COLUMNS if c not in schema.names]
+    pf = pq.ParquetFile(parquet)
+    missing = [c for c in TABLE_COLUMNS if c not in pf.schema_arrow.names]
     if missing:
         raise SelectInputError(f"{parquet}: missing column(s) {', '.join(missing)} "
                                f"(needs {', '.join(TABLE_COLUMNS)})")
-    table = pq.read_table(parquet, columns=list(TABLE_COLUMNS))
-    ids = table.column("segment_id").to_numpy()
-    if ids.shape[0] and not (ids[0] == 0 and np.all(np.diff(ids) == 1)):
-        raise SelectInputError(f"{parquet}: segment_id must be dense 0..N-1 in row order")
-    group, group_names = _codes(table.column("group"))
-    subject, subject_names = _codes(table.column("subject"))
-    recording = table.column("recording_id").to_numpy().astype(np.int64)
-    return SegmentTable(group, recording, subject, group_names, subject_names, parquet)
+    n = pf.metadata.num_rows
+    group, subject = _Coder(n), _Coder(n)
+    recording = np.empty(n, np.int64)
+    start = 0
+    for batch in pf.iter_batches(batch_size=batch_rows, columns=list(TABLE_COLUMNS)):
+        ids = batch.column("segment_id").to_numpy(zero_copy_only=False)
+        if ids.size and not (ids[0] == start and np.all(np.diff(ids) == 1)):
+            raise SelectInputError(f"{parquet}: segment_id must be dense 0..N-1 in row order")
+        group.add(start, batch.column("group"))
+        subject.add(start, batch.column("subject"))
+        recording[start:start + len(ids)] = batch.column("recording_id").to_numpy(
+            zero_copy_only=False)
+        start += len(ids)
+    g_codes, g_names = group.finish()
+    s_codes, s_names = subject.finish()
+    return SegmentTable(g_codes, recording, s_codes, g_names, s_names, parquet)
 
 
 def check_match(latents: LatentSource, table: SegmentTable) -> None:
@@ -169,11 +196,15 @@ class Scope:
 
 
 def group_rows(table: SegmentTable) -> dict[str, np.ndarray]:
-    """Sorted segment ids of each montage group."""
-    order = np.argsort(table.group, kind="stable")
-    bounds = np.searchsorted(table.group[order], np.arange(len(table.group_names) + 1))
-    return {name: order[bounds[i]:bounds[i + 1]].astype(np.int64)
-            for i, name in enumerate(table.group_names) if bounds[i + 1] > bounds[i]}
+    """Sorted segment ids of each montage group (computed once per table: O(N) int64)."""
+    cached = getattr(table, "_rows_by_group", None)
+    if cached is None:
+        order = np.argsort(table.group, kind="stable")
+        bounds = np.searchsorted(table.group[order], np.arange(len(table.group_names) + 1))
+        cached = {name: order[bounds[i]:bounds[i + 1]]
+                  for i, name in enumerate(table.group_names) if bounds[i + 1] > bounds[i]}
+        table._rows_by_group = cached
+    return cached
 
 
 def build_scopes(table: SegmentTable, scope: str) -> list[Scope]:

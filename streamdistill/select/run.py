@@ -166,9 +166,17 @@ def run_select(latents: str | Path | None, out: str | Path, cfg: SelectConfig, *
     extend_sel = _open_extend(extend, params) if extend else None
 
     orders, radii, rows_meta = [], [], []
+    keep_mask: np.ndarray | None = None
     device = _resolve_device(cfg.device)
     for i, scope in enumerate(scopes):
-        kept = np.intersect1d(scope.rows, kept_by_group[scope.group], assume_unique=True)
+        if scope.key == scope.group:
+            kept = kept_by_group[scope.group]
+        else:  # a recording inside the group: O(its size) through the global keep mask
+            if keep_mask is None:
+                keep_mask = np.zeros(table.n_rows, bool)
+                for rows in kept_by_group.values():
+                    keep_mask[rows] = True
+            kept = scope.rows[keep_mask[scope.rows]]
         k = min(quota(eta_max, len(scope.rows)), len(kept))
         picks, radius = _select_scope(i, scope, kept, k, arr, table, cfg, work, device,
                                       extend_sel, progress and len(scopes) <= 64)
