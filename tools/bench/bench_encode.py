@@ -80,12 +80,13 @@ CORPUS_SEED = 11
 #: Hand-written findings from the CPU run documented in docs/benchmarks.md (2-core machine,
 #: commit in the machine table); rendered under "Notes". Revise when the numbers change.
 NOTES: tuple[str, ...] = (
-    "On 2 CPU threads encoding is compute bound, far from I/O bound: every group encodes at "
-    "≈ 310 segments/s while the store reads at 2,000–2,700 segments/s (encode/read 0.11–0.15). "
-    "The model alone runs at ≈ 390–440 segments/s; the rest is the read (≈ 20% of the encode "
-    "time, done in series with the model, not overlapped) and the per-block fsync. C·W ≈ 51k "
-    "samples per segment in every group, so the cost per segment is about constant and hours of "
-    "EEG per second scale with the window (13 s for 19 ch, 4 s for 64 ch).",
+    "On 2 CPU threads encoding is compute bound, far from I/O bound: the groups encode at "
+    "≈ 300–370 segments/s while the store reads at ≈ 1,850–2,300 segments/s (encode/read "
+    "0.16–0.19). The model alone runs at ≈ 390–465 segments/s; the rest is the per-block "
+    "fsync and the read, which now overlaps the model on a prefetch thread (with 2 cores the "
+    "overlap is limited: the read thread competes with torch's threads). C·W ≈ 51k samples per "
+    "segment in every group, so the cost per segment is about constant and hours of EEG per "
+    "second scale with the window (13 s for 19 ch, 4 s for 64 ch).",
     "`encode_store` reads each block with `store.read_rows` (one batched pass of Zarr's codec "
     "pipeline, faster than a plain `np.asarray(arr[a:b])` slice: \"read\" vs \"slice\" "
     "columns) on a background thread while the model encodes the block before "
@@ -775,9 +776,9 @@ def main(argv: list[str] | None = None) -> int:
                     if k not in result and k in existing]
             for k in kept:  # a part skipped this time keeps its earlier numbers
                 result[k] = existing[k]
-            if kept:
-                result["command"] += f"  (parts {', '.join(kept)} from an earlier run: " + \
-                    existing["command"] + ")"
+            if kept:  # name the run that measured them (the innermost of a chain of merges)
+                origin = existing["command"].split("from an earlier run: ")[-1].rstrip(")")
+                result["command"] += f"  (parts {', '.join(kept)} from an earlier run: {origin})"
         write_doc(args.doc, bench=result)
         log(f"updated {args.doc}")
     log(f"done in {(time.perf_counter() - t_start) / 60:.1f} min")
