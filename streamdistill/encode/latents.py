@@ -61,6 +61,16 @@ def write_rows(fd: int, header: int, ids: np.ndarray, values: np.ndarray) -> Non
                   header + int(ids[a]) * row_bytes)
 
 
+def encode_block(model, block: np.ndarray, device: torch.device, amp: bool) -> np.ndarray:
+    """Latents ``(n, 64)`` float32 of ``block: (n, C, T)`` float32 µV (bf16 autocast on CUDA
+    when ``amp``)."""
+    x = torch.from_numpy(block).to(device)
+    with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16,
+                                         enabled=amp and device.type == "cuda"):
+        z = model.encode(x)
+    return z.float().cpu().numpy()
+
+
 def _prefetched_blocks(store: SegmentStore, group: str, first: int, n_blocks: int,
                        block_rows: int) -> Iterator[tuple[int, int, int, np.ndarray]]:
     """Yield ``(k, start, stop, rows)`` for blocks ``first..n_blocks-1`` of ``group``.
@@ -152,14 +162,7 @@ def encode_store(
             model = load_compressor(models[g], device)
             for k, a, b, block in _prefetched_blocks(store, g, meta["blocks_done"][g], n_blocks,
                                                      encode_batch):
-                x = torch.from_numpy(block).to(device)
-                with torch.no_grad():
-                    if amp and device.type == "cuda":
-                        with torch.autocast("cuda", dtype=torch.bfloat16):
-                            z = model.encode(x)
-                    else:
-                        z = model.encode(x)
-                z = z.float().cpu().numpy()
+                z = encode_block(model, block, device, amp)
                 ids = store.segment_ids_of_rows(g, a, b)
                 write_rows(fd, header, ids, z)
                 os.fsync(fd)

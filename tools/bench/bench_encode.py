@@ -264,7 +264,7 @@ def read_pass(store, group: str, block: int, how: str) -> float:
 def decomposed_pass(store, group: str, block: int, model, device, amp: bool) -> dict[str, float]:
     """One pass over the group timing the read (``store.read_rows``, as ``encode_store``) and the
     model separately."""
-    import torch
+    from streamdistill.encode.latents import encode_block
 
     n = store.groups[group].n_segments
     t_read = t_model = 0.0
@@ -273,14 +273,7 @@ def decomposed_pass(store, group: str, block: int, model, device, amp: bool) -> 
         t0 = time.perf_counter()
         xn = store.read_rows(group, a, b)
         t1 = time.perf_counter()
-        x = torch.from_numpy(xn).to(device)
-        with torch.no_grad():
-            if amp and device.type == "cuda":
-                with torch.autocast("cuda", dtype=torch.bfloat16):
-                    z = model.encode(x)
-            else:
-                z = model.encode(x)
-        z = z.float().cpu().numpy()
+        encode_block(model, xn, device, amp)
         sync(device)
         t2 = time.perf_counter()
         t_read += t1 - t0
