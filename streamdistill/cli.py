@@ -107,6 +107,12 @@ def register_shard(sub: argparse._SubParsersAction) -> None:
         help="regex with named groups dataset/subject/session, searched in each file's path")
     add("--retry-failed", "shard.retry_failed", action="store_const", const=True,
         help="process again files that failed in an earlier run")
+    add("--durable", "shard.durable", action="store_const", const=True,
+        help="fsync each commit (rows, table, ledger) so it survives a power loss; kill -9 "
+             "safety needs no fsync and is the default (slower on many short files)")
+    add("--spool-mb", "shard.spool_mb", type=float,
+        help="with --workers 1, keep a recording's windows in memory up to this many MB "
+             "instead of staging them on disk (default 64; 0 = always stage)")
     add("--l-freq", "shard.preprocess.l_freq", type=float, help="high-pass Hz (default 0.1)")
     add("--h-freq", "shard.preprocess.h_freq", type=float, help="low-pass Hz (default 75)")
     add("--notch", "shard.preprocess.notch_freq", type=_optional_float,

@@ -123,10 +123,24 @@ class ShardConfig:
     dataset: str | None = None
     path_pattern: str | None = None
     retry_failed: bool = False
+    #: fsync every file a commit depends on (staged windows, Zarr shards, segment-table parts,
+    #: the ledger line) before the recording counts as committed, so that a *power loss* cannot
+    #: leave a committed recording with bytes missing. Off by default: the guarantee tested and
+    #: promised is kill -9 of the process at any point, which needs no fsync (the page cache
+    #: outlives the process; writes are temp + rename and an append-only ledger), while the
+    #: ~4 fsyncs per recording cost 15–20% of the wall time on corpora of short recordings
+    #: (docs/benchmarks.md). Deviation from no reference: LaBraM's scripts never fsync.
+    durable: bool = False
+    #: With ``--workers 1`` (in-process), a recording's windows stay in memory up to this many MB
+    #: and go straight to the store, skipping the staging file (write, sync, read back); longer
+    #: recordings spill to staging as with worker processes. Memory: at most this much more.
+    spool_mb: float = 64.0
 
     def validate(self) -> None:
         self.preprocess.validate()
         self.store.validate()
+        if not 0 <= self.spool_mb <= 65536:
+            raise ConfigError("shard.spool_mb", "must be in [0, 65536] MB")
         if self.workers is not None and not 1 <= self.workers <= 1024:
             raise ConfigError("shard.workers", "must be an integer in [1, 1024]")
         if not 1 <= self.wds_shard_segments <= 1_000_000:

@@ -21,10 +21,16 @@ def _file_mode() -> int:
 _FILE_MODE = _file_mode()
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:
+def atomic_write(
+    path: str | os.PathLike, write: Callable[[Path], None], *, fsync: bool = True
+) -> Path:
     """Call ``write(tmp_path)`` then rename ``tmp_path`` over ``path`` (same directory).
 
-    A reader (or a run resumed after kill -9) sees either the old file or the complete new one.
+    A reader (or a run resumed after kill -9) sees either the old file or the complete new one:
+    the rename is atomic whether or not the data was synced, because a killed process's writes
+    stay in the page cache. ``fsync=True`` (default) also syncs the data before the rename, so
+    that a *power loss* cannot leave the new name pointing at missing bytes; ``shard`` turns it
+    off for its per-recording files unless ``--durable``.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -34,8 +40,9 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path
     try:
         write(tmp_path)
         os.chmod(tmp_path, _FILE_MODE)
-        with open(tmp_path, "rb+") as fh:
-            os.fsync(fh.fileno())
+        if fsync:
+            with open(tmp_path, "rb+") as fh:
+                os.fsync(fh.fileno())
         os.replace(tmp_path, path)
     except BaseException:
         tmp_path.unlink(missing_ok=True)
@@ -43,14 +50,16 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path
     return path
 
 
-def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
-    """Atomically replace ``path`` with ``text`` (UTF-8)."""
-    return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+def atomic_write_text(path: str | os.PathLike, text: str, *, fsync: bool = True) -> Path:
+    """Atomically replace ``path`` with ``text`` (UTF-8); ``fsync`` as :func:`atomic_write`."""
+    return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"), fsync=fsync)
 
 
-def atomic_write_json(path: str | os.PathLike, data: Any) -> Path:
-    """Atomically replace ``path`` with ``data`` as indented JSON."""
-    return atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+def atomic_write_json(path: str | os.PathLike, data: Any, *, fsync: bool = True) -> Path:
+    """Atomically replace ``path`` with ``data`` as indented JSON; ``fsync`` as
+    :func:`atomic_write`."""
+    return atomic_write_text(
+        path, json.dumps(data, indent=2, sort_keys=False, default=str) + "\n", fsync=fsync)
 
 
 def sha256_file(path: str | os.PathLike, chunk_bytes: int = 8 << 20) -> str:

@@ -8,7 +8,8 @@ Commit of one recording (``StoreWriter.commit``):
    of the group or the final flush;
 2. write its segment table ``parts/<recording_id>.parquet`` (temp + rename);
 3. once all its rows (and all earlier recordings) are on disk, append its line to
-   ``ledger.jsonl`` (fsync) — the commit point;
+   ``ledger.jsonl`` — the commit point (with ``--durable``, the rows, the part and the line are
+   fsynced first, so the commit also survives a power loss);
 4. delete its staging files.
 
 On open, the ledger is the truth: arrays longer than the ledger says (a kill between 1 and 3) are
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -31,6 +33,8 @@ import pyarrow.parquet as pq
 
 from streamdistill.config import ShardConfig
 from streamdistill.io_utils import atomic_write, atomic_write_json, package_versions
+from streamdistill.shard.arrow_columns import column, repeated
+from streamdistill.shard.arrow_columns import table as arrow_table
 from streamdistill.shard.records import staging_key
 from streamdistill.shard.staging import ChainedRows, StagedRows
 from streamdistill.store.arrays import append_rows, open_root, require_group_array, truncate
@@ -109,6 +113,10 @@ class StoreWriter:
     def __init__(self, root: str | Path, cfg: ShardConfig, max_pending: int = 256):
         self.layout = StoreLayout(Path(root))
         self.cfg = cfg
+        #: ``--durable``: fsync rows, parts and ledger lines (see ``ShardConfig.durable``).
+        self.durable = cfg.durable
+        #: Zarr shard files written since the last ledger line (synced before it if durable).
+        self._unsynced: set[Path] = set()
         self.params = store_parameters(cfg)
         self.layout.root.mkdir(parents=True, exist_ok=True)
         self.layout.parts.mkdir(exist_ok=True)
@@ -204,7 +212,8 @@ class StoreWriter:
         stay, so a kill loses no processing.
         """
         rid = len(self.entries) + len(self.pending)
-        entry = {k: v for k, v in result.items() if k not in ("starts", "clipped", "staged")}
+        entry = {k: v for k, v in result.items()
+                 if k not in ("starts", "clipped", "staged", "rows")}
         entry.update(recording_id=rid, first_segment_id=-1, row_start=-1)
         if result["status"] == "ok":
             self._register_group(result)
@@ -212,23 +221,26 @@ class StoreWriter:
             info = self.groups[g]
             n = int(result["n_segments"])
             row0 = self.group_rows.get(g, 0)
-            self._write_rows(g, StagedRows(result["staged"], n))
+            rows = result.get("rows")  # held in memory by an in-process run, else staged
+            self._write_rows(g, rows if rows is not None else StagedRows(result["staged"], n))
             first = self.next_segment_id
-            part = pa.table(
-                {
-                    "segment_id": np.arange(first, first + n, dtype=np.int64),
-                    "group": [g] * n,
-                    "row": np.arange(row0, row0 + n, dtype=np.int64),
-                    "recording_id": np.full(n, rid, dtype=np.int64),
-                    "dataset": [result["dataset"]] * n,
-                    "subject": [result["subject"]] * n,
-                    "session": [result["session"]] * n,
-                    "start_s": np.asarray(result["starts"], np.float64) / info["sfreq"],
-                    "clipped": np.asarray(result["clipped"], bool),
-                },
+            part = pa.Table.from_arrays(
+                [
+                    column(np.arange(first, first + n, dtype=np.int64), pa.int64()),
+                    repeated(g, n),
+                    column(np.arange(row0, row0 + n, dtype=np.int64), pa.int64()),
+                    column(np.full(n, rid, dtype=np.int64), pa.int64()),
+                    repeated(result["dataset"], n),
+                    repeated(result["subject"], n),
+                    repeated(result["session"], n),
+                    column(np.asarray(result["starts"], np.float64) / info["sfreq"],
+                           pa.float64()),
+                    column(np.asarray(result["clipped"], bool), pa.bool_()),
+                ],
                 schema=SEGMENT_SCHEMA,
             )
-            atomic_write(self.layout.part(rid), lambda tmp: pq.write_table(part, tmp))
+            atomic_write(self.layout.part(rid), lambda tmp: pq.write_table(part, tmp),
+                         fsync=self.durable)
             entry.update(first_segment_id=first, row_start=row0)
             self.group_rows[g] = row0 + n
             self.next_segment_id = first + n
@@ -257,20 +269,45 @@ class StoreWriter:
         n_now = max(aligned_end - start, 0)
         if n_now:
             append_rows(arr, start, rows, n=n_now)
+            self._written_shards(g, start, start + n_now, shard_rows)
             self.written[g] = start + n_now
         else:
             self.written[g] = start
-        self.buffers[g] = np.asarray(rows[n_now:])
+        # A copy: a view would keep a whole in-memory recording alive for its last rows.
+        self.buffers[g] = np.array(rows[n_now:])
 
     def flush(self) -> None:
         """Write every group's buffered rows (partial shards) and commit what is pending."""
         for g, rows in self.buffers.items():
             if rows is not None and rows.shape[0]:
                 start = self.written[g]
-                append_rows(self._array(g), start, rows)
+                arr = self._array(g)
+                append_rows(arr, start, rows)
+                self._written_shards(g, start, start + rows.shape[0],
+                                     arr.shards[0] if arr.shards else arr.chunks[0])
                 self.written[g] = start + rows.shape[0]
         self.buffers = {}
         self._drain()
+
+    def _written_shards(self, g: str, start: int, stop: int, shard_rows: int) -> None:
+        """Note the shard files rows ``[start, stop)`` of group ``g`` went to (``--durable``)."""
+        if not self.durable or stop <= start:
+            return
+        x = self.layout.zarr / "groups" / g / "x"
+        self._unsynced.add(x / "zarr.json")
+        for i in range(start // shard_rows, (stop - 1) // shard_rows + 1):
+            self._unsynced.add(x / "c" / str(i) / "0" / "0")
+
+    def _sync_rows(self) -> None:
+        """fsync the shard files written since the last ledger line (``--durable`` only)."""
+        for path in sorted(self._unsynced):
+            if path.exists():
+                fd = os.open(path, os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+        self._unsynced.clear()
 
     def _drain(self) -> None:
         """Append ledger lines for the pending prefix whose rows are all on disk."""
@@ -279,7 +316,9 @@ class StoreWriter:
             if e["status"] == "ok" and e["row_start"] + e["n_segments"] > self.written.get(
                     e["group"], 0):
                 return
-            append_entry(self.layout.ledger, e)
+            if self._unsynced:
+                self._sync_rows()
+            append_entry(self.layout.ledger, e, fsync=self.durable)
             self.entries.append(compact(self.pending.pop(0)))
             key = staging_key(e["path"])
             for suffix in (".npy", ".json"):
@@ -321,7 +360,7 @@ class StoreWriter:
         def write_segments(tmp: Path) -> None:
             with pq.ParquetWriter(tmp, SEGMENT_SCHEMA) as writer:
                 for e in iter_ok(self.entries):
-                    writer.write_table(pq.read_table(self.layout.part(e["recording_id"])))
+                    writer.write_table(pq.ParquetFile(self.layout.part(e["recording_id"])).read())
 
         atomic_write(self.layout.segments, write_segments)
         def write_recordings(tmp: Path) -> None:
@@ -330,9 +369,9 @@ class StoreWriter:
                 for e in iter_ledger(self.layout.ledger):
                     batch.append(recording_row(e))
                     if len(batch) == 4096:
-                        writer.write_table(pa.Table.from_pylist(batch, RECORDING_SCHEMA))
+                        writer.write_table(arrow_table(batch, RECORDING_SCHEMA))
                         batch = []
-                writer.write_table(pa.Table.from_pylist(batch, RECORDING_SCHEMA))
+                writer.write_table(arrow_table(batch, RECORDING_SCHEMA))
 
         atomic_write(self.layout.recordings, write_recordings)
         self._write_store_json()

@@ -9,6 +9,7 @@ recordings into the store in input order (``commit.py``).
 
 from __future__ import annotations
 
+import functools
 import time
 import traceback
 from pathlib import Path
@@ -20,7 +21,7 @@ from streamdistill.shard.discover import RecordingTask
 from streamdistill.shard.preprocess import iter_blocks, make_plan
 from streamdistill.shard.reader import RecordingSkipped, open_recording, truncation_note
 from streamdistill.shard.records import base_result, config_digest, staging_key
-from streamdistill.shard.staging import StagedWriter
+from streamdistill.shard.staging import SpooledRows
 from streamdistill.shard.segments import (
     WindowCounts,
     group_id,
@@ -31,13 +32,19 @@ from streamdistill.shard.segments import (
 
 
 def shard_recording(
-    task: RecordingTask, cfg: PreprocessConfig, store_dtype: str, staging_dir: str
+    task: RecordingTask, cfg: PreprocessConfig, store_dtype: str, staging_dir: str,
+    spool_bytes: int = 0, fsync: bool = True,
 ) -> dict[str, Any]:
     """Read, preprocess and window one recording into ``staging_dir``.
 
     Returns the recording's result record (also written as ``staging/<key>.json``): ``status`` is
     ``ok`` (windows staged), ``skipped`` (nothing usable, with the reason) or ``failed`` (the
     file could not be read or processed; the reason names the error). Never raises for a bad file.
+
+    ``spool_bytes > 0`` (in-process use only): a recording whose windows fit stays in memory —
+    the record then carries them as ``rows`` (``(n, C, T)`` store dtype) instead of ``staged``,
+    and no staging record is written (a kill simply redoes it). ``fsync``: sync the staging
+    files (``shard --durable``).
     """
     t0 = time.perf_counter()
     staging = Path(staging_dir)
@@ -46,20 +53,21 @@ def shard_recording(
     meta_path = staging / f"{key}.json"
     result = base_result(task)
     result["config_digest"] = config_digest(cfg, store_dtype)
+    finish = functools.partial(_finish, meta_path=meta_path, t0=t0, fsync=fsync)
     if result["size"] < 0:
-        return _finish(result, meta_path, t0)
+        return finish(result)
     if result["size"] == 0:
         result["reason"] = "empty file (0 bytes)"
-        return _finish(result, meta_path, t0)
+        return finish(result)
     try:
         result["sha256"] = sha256_file(task.path)
         rec = open_recording(task.path, cfg, task.bids_root)
     except RecordingSkipped as exc:
         result.update(status="skipped", reason=str(exc))
-        return _finish(result, meta_path, t0)
+        return finish(result)
     except Exception as exc:  # noqa: BLE001 - any reader error is this file's failure
         result["reason"] = f"cannot read with MNE: {type(exc).__name__}: {_one_line(exc)}"
-        return _finish(result, meta_path, t0)
+        return finish(result)
     channels = tuple(rec.report.harmonised)
     result.update(
         channels=list(channels),
@@ -82,10 +90,11 @@ def shard_recording(
                 status="skipped",
                 reason=f"shorter than one window ({rec.duration_s:.2f} s < {win_s:g} s)",
             )
-            return _finish(result, meta_path, t0)
+            return finish(result)
         max_windows = (n_out - n_times) // stride + 1
         staging.mkdir(parents=True, exist_ok=True)
-        out = StagedWriter(npy_path, max_windows, (len(channels), n_times), store_dtype)
+        out = SpooledRows(npy_path, max_windows, (len(channels), n_times), store_dtype,
+                          spool_bytes=spool_bytes, fsync=fsync)
         counts = WindowCounts()
         starts: list[int] = []
         clipped: list[bool] = []
@@ -99,11 +108,13 @@ def shard_recording(
         finally:
             out.close()
     except Exception as exc:  # noqa: BLE001 - a corrupt stretch fails this file only
+        if "out" in locals():
+            out.discard()
         npy_path.unlink(missing_ok=True)
         result.update(status="failed", reason=f"{type(exc).__name__} while processing: "
                       f"{_one_line(exc)}", n_segments=0)
         result["notes"].append(traceback.format_exc(limit=3)[-500:])
-        return _finish(result, meta_path, t0)
+        return finish(result)
     result.update(
         n_windows=counts.total,
         n_dropped_nonfinite=counts.dropped_nonfinite,
@@ -118,28 +129,34 @@ def shard_recording(
         clipped=clipped,
     )
     if not starts:
-        npy_path.unlink(missing_ok=True)
+        out.discard()
         result.update(
             status="skipped",
             reason=f"all {counts.total} windows dropped ({counts.dropped_nonfinite} with "
             f"non-finite samples, {counts.dropped_flat} flat)",
         )
-    else:
+    elif out.spilled:
         result.update(status="ok", staged=str(npy_path))
-    return _finish(result, meta_path, t0)
+    else:
+        result.update(status="ok", rows=out.rows)
+    return finish(result)
 
 
 def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split())[:400] or type(exc).__name__
 
 
-def _finish(result: dict[str, Any], meta_path: Path, t0: float) -> dict[str, Any]:
+def _finish(result: dict[str, Any], meta_path: Path, t0: float, fsync: bool) -> dict[str, Any]:
+    """Complete the record and write it as the staging completion mark — except for a recording
+    held in memory (``rows``), which a rerun must redo: its mark would point at no file."""
     truncated = truncation_note(result["notes"])
     if truncated:
         result["reason"] = "; ".join(r for r in (result["reason"], truncated) if r)
     result["seconds"] = round(time.perf_counter() - t0, 3)
+    if "rows" in result:
+        return result
     try:
-        atomic_write_json(meta_path, result)
+        atomic_write_json(meta_path, result, fsync=fsync)
     except OSError as exc:  # staging not writable: report, the committer decides
         result["notes"].append(f"could not write staging record: {exc}")
     return result

@@ -82,10 +82,14 @@ def config_digest(cfg: PreprocessConfig, store_dtype: str) -> str:
 
 
 def run_task(
-    task: RecordingTask, cfg: PreprocessConfig, store_dtype: str, staging_dir: str
+    task: RecordingTask, cfg: PreprocessConfig, store_dtype: str, staging_dir: str,
+    spool_bytes: int = 0, fsync: bool = True,
 ) -> dict[str, Any]:
     """Picklable entry point of a worker: :func:`streamdistill.shard.recording.shard_recording`
-    (imported here, in the worker, where the forkserver has usually loaded it already)."""
+    (imported here, in the worker, where the forkserver has usually loaded it already).
+    ``spool_bytes > 0`` only where the caller commits in the same process."""
+    from streamdistill.shard.allocator import reuse_large_allocations
     from streamdistill.shard.recording import shard_recording
 
-    return shard_recording(task, cfg, store_dtype, staging_dir)
+    reuse_large_allocations()
+    return shard_recording(task, cfg, store_dtype, staging_dir, spool_bytes, fsync)

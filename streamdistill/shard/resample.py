@@ -16,30 +16,46 @@ import numba
 import numpy as np
 
 
+#: Output samples accumulated time-major before they are stored channel-major.
+_TILE = 32
+
+
 @numba.njit(cache=True, fastmath=True, nogil=True)
 def _polyphase(xt, hpoly, up, down, base0, out):  # pragma: no cover - compiled
-    """``xt: (n_padded, C)``, ``hpoly: (up, taps)``, ``out: (n_out, C)``; see module docstring."""
+    """``xt: (n_padded, C)``, ``hpoly: (up, taps)``, ``out: (C, n_out)``; see module docstring.
+
+    Outputs are computed ``_TILE`` at a time into a small time-major accumulator (vectorised over
+    channels) and then stored channel-major, so the result is C-ordered ``(C, n_out)`` without a
+    separate transposing copy (which cost more than the resampling itself).
+    """
     taps = hpoly.shape[1]
     n_channels = xt.shape[1]
-    for m in range(out.shape[0]):
-        t = m * down + base0
-        phase = t % up
-        row0 = t // up
-        for c in range(n_channels):
-            out[m, c] = 0.0
-        for k in range(taps):
-            w = hpoly[phase, k]
-            row = row0 - k
+    n_out = out.shape[1]
+    acc = np.zeros((_TILE, n_channels), dtype=out.dtype)
+    for m0 in range(0, n_out, _TILE):
+        m1 = min(m0 + _TILE, n_out)
+        for m in range(m0, m1):
+            j = m - m0
+            t = m * down + base0
+            phase = t % up
+            row0 = t // up
             for c in range(n_channels):
-                out[m, c] += w * xt[row, c]
+                acc[j, c] = 0.0
+            for k in range(taps):
+                w = hpoly[phase, k]
+                row = row0 - k
+                for c in range(n_channels):
+                    acc[j, c] += w * xt[row, c]
+        for c in range(n_channels):
+            for m in range(m0, m1):
+                out[c, m] = acc[m - m0, c]
 
 
 def polyphase_resample(x: np.ndarray, up: int, down: int, kernel: np.ndarray) -> np.ndarray:
     """Resample ``x: (C, n)`` by ``up/down`` with the FIR ``kernel`` (unscaled, odd length, as
     scipy's ``window=``), mirroring the ends like ``padtype='reflect'``.
 
-    Returns ``(C, ceil(n · up / down))`` in ``x``'s dtype, as a transposed view of a
-    time-major array (callers that need C order copy it).
+    Returns ``(C, ceil(n · up / down))`` in ``x``'s dtype, C-ordered.
     """
     dtype = x.dtype
     h = np.asarray(kernel, np.float64) * up
@@ -57,6 +73,6 @@ def polyphase_resample(x: np.ndarray, up: int, down: int, kernel: np.ndarray) ->
         return signal.resample_poly(x, up, down, axis=1, window=kernel,
                                     padtype="reflect").astype(dtype, copy=False)
     xt = np.ascontiguousarray(np.pad(x, ((0, 0), (pad, pad)), mode="reflect").T)
-    out = np.empty((n_out, x.shape[0]), dtype=dtype)
+    out = np.empty((x.shape[0], n_out), dtype=dtype)
     _polyphase(xt, hpoly, up, down, half + pad * up, out)
-    return out.T
+    return out

@@ -104,14 +104,18 @@ def run_shard(
             staged[t.path] = meta
     to_run = [t for t in todo if t.path not in staged]
 
+    n_workers = min(workers, max(1, len(to_run)))
+    in_process = n_workers == 1 and not cfg.scheduler
     fn = functools.partial(
         run_task,
         cfg=cfg.preprocess,
         store_dtype=cfg.store.dtype,
         staging_dir=str(writer.layout.staging),
+        spool_bytes=int(cfg.spool_mb * 1e6) if in_process else 0,
+        fsync=cfg.durable,
     )
     results = ordered_map(
-        fn, to_run, workers=min(workers, max(1, len(to_run))), scheduler=cfg.scheduler,
+        fn, to_run, workers=n_workers, scheduler=cfg.scheduler,
         on_error=_failure, preload=WORKER_PRELOAD,
     )
     bar = tqdm(

@@ -97,12 +97,13 @@ def to_storage_block(block: Block, dtype: str) -> Block:
     """Cast a block to the store dtype once (C order), recording per sample whether a float16
     value had to be clipped to ±65504 µV (cheaper than casting every window of a strided view)."""
     data = block.data
-    if dtype == "float16":
+    over = np.zeros(data.shape[1], bool)
+    # Two SIMD reductions first: the per-sample test runs only for a block that needs clipping.
+    # (Written so that a NaN, for which every comparison is False, also takes the full path.)
+    if dtype == "float16" and data.size and not (
+            data.max() <= FLOAT16_MAX and data.min() >= -FLOAT16_MAX):
         over = (np.abs(data) > FLOAT16_MAX).any(axis=0)
-        if over.any():
-            data = np.clip(data, -FLOAT16_MAX, FLOAT16_MAX)
-    else:
-        over = np.zeros(data.shape[1], bool)
+        data = np.clip(data, -FLOAT16_MAX, FLOAT16_MAX)
     out = np.empty(data.shape, dtype=dtype)
     out[...] = data
     return Block(block.start, out, block.bad, block.changed, over)

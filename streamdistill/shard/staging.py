@@ -19,10 +19,14 @@ class StagedWriter:
 
     The header states ``max_rows``; rows not written stay a sparse, zero-filled tail. The number
     of rows written (``n_rows``) travels in the staging record, and readers use only those.
+    ``fsync``: sync the file at close (``shard --durable``); either way the close asks the kernel
+    to write it back and drop it from the page cache.
     """
 
-    def __init__(self, path: Path, max_rows: int, row_shape: tuple[int, ...], dtype: str):
+    def __init__(self, path: Path, max_rows: int, row_shape: tuple[int, ...], dtype: str,
+                 fsync: bool = True):
         self.path = path
+        self.fsync = fsync
         self.dtype = np.dtype(dtype)
         self.row_bytes = int(np.prod(row_shape)) * self.dtype.itemsize
         self.max_rows = max_rows
@@ -41,7 +45,8 @@ class StagedWriter:
 
     def _release(self) -> None:
         self._fh.flush()
-        os.fsync(self._fh.fileno())
+        if self.fsync:
+            os.fsync(self._fh.fileno())
         if hasattr(os, "posix_fadvise"):
             os.posix_fadvise(self._fh.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
 
@@ -49,6 +54,65 @@ class StagedWriter:
         self._fh.truncate(self.header_bytes + self.max_rows * self.row_bytes)
         self._release()
         self._fh.close()
+
+
+class SpooledRows:
+    """A recording's rows, kept in memory up to ``spool_bytes`` and spilled to a
+    :class:`StagedWriter` file at ``path`` beyond that.
+
+    ``shard --workers 1`` processes and commits in one process, so a short recording's windows
+    need not go through the disk twice; a long one still streams to staging with bounded memory
+    (at most ``spool_bytes`` held). ``spool_bytes=0`` always writes the file (worker processes).
+    After :meth:`close`, ``rows`` is the in-memory ``(n, *row_shape)`` array, or None if spilled.
+    """
+
+    def __init__(self, path: Path, max_rows: int, row_shape: tuple[int, ...], dtype: str,
+                 spool_bytes: int = 0, fsync: bool = True):
+        self.path, self.max_rows, self.row_shape = path, max_rows, row_shape
+        self.dtype, self.fsync = np.dtype(dtype), fsync
+        row_bytes = int(np.prod(row_shape)) * self.dtype.itemsize
+        self.capacity = min(max_rows, spool_bytes // row_bytes)
+        self._memory: np.ndarray | None = (
+            np.empty((self.capacity, *row_shape), self.dtype) if self.capacity else None)
+        self._file: StagedWriter | None = None if self.capacity else self._open_file()
+        self.n_rows = 0
+        self.rows: np.ndarray | None = None
+
+    def _open_file(self) -> StagedWriter:
+        return StagedWriter(self.path, self.max_rows, self.row_shape, self.dtype.str, self.fsync)
+
+    def append(self, row: np.ndarray) -> None:
+        if self._file is None:
+            if self.n_rows < self.capacity:
+                self._memory[self.n_rows] = row
+                self.n_rows += 1
+                return
+            self._file = self._open_file()  # spill what is held, then go on in the file
+            for held in self._memory[: self.n_rows]:
+                self._file.append(held)
+            self._memory = None
+        self._file.append(row)
+        self.n_rows += 1
+
+    @property
+    def spilled(self) -> bool:
+        return self._file is not None
+
+    def close(self) -> None:
+        """Finish: sync/release the spilled file, or expose the held rows (idempotent)."""
+        if self._file is not None:
+            if not self._file._fh.closed:
+                self._file.close()
+        elif self._memory is not None:
+            self.rows = self._memory[: self.n_rows]
+            self._memory = None
+
+    def discard(self) -> None:
+        """Close and remove the staging file, if any (a failed or empty recording)."""
+        if self._file is not None and not self._file._fh.closed:
+            self._file._fh.close()
+        self._memory = self.rows = None
+        self.path.unlink(missing_ok=True)
 
 
 def _read_header(fh) -> tuple[tuple[int, ...], np.dtype]:

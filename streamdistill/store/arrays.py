@@ -96,11 +96,40 @@ def append_rows(arr: zarr.Array, row0: int, source: Any, n: int | None = None) -
     shard_rows = arr.shards[0] if arr.shards else arr.chunks[0]
     start = row0
     end = row0 + n
+    direct = _direct_writer(arr) if arr.shards else None
     with batched_codecs(shard_rows):
         while start < end:
             stop = min((start // shard_rows + 1) * shard_rows, end)
-            arr[start:stop] = np.asarray(source[start - row0 : stop - row0], dtype=arr.dtype)
+            rows = np.asarray(source[start - row0 : stop - row0], dtype=arr.dtype)
+            if direct is not None and start % shard_rows == 0:
+                # Every row the shard holds is new: encode the whole file here (same bytes as
+                # Zarr, written atomically; store/shard_files.py).
+                direct(start // shard_rows, rows)
+            else:  # the shard holds earlier rows: Zarr reads, merges and rewrites it
+                arr[start:stop] = rows
             start = stop
+
+
+def _direct_writer(arr: zarr.Array):
+    """``write(shard_index, rows)`` through :mod:`store.shard_files` for a local array in the
+    layout it handles, else None."""
+    from zarr.storage import LocalStore
+
+    from streamdistill.store.shard_files import shard_encoder, shard_path, write_shard
+
+    store_path = arr.store_path
+    if not isinstance(store_path.store, LocalStore):
+        return None
+    meta = arr.metadata.to_dict()
+    encode = shard_encoder(meta)
+    if encode is None:
+        return None
+    array_dir = Path(store_path.store.root) / store_path.path
+
+    def write(shard_index: int, rows: np.ndarray) -> None:
+        write_shard(shard_path(array_dir, meta, shard_index), encode(rows))
+
+    return write
 
 
 def batched_codecs(rows: int):

@@ -1,4 +1,4 @@
-"""Append-only commit ledger: one JSON line per input file, fsynced, torn tail ignored.
+"""Append-only commit ledger: one JSON line per input file, torn tail ignored.
 
 A recording is committed when its line is in the ledger, and only then: everything else a commit
 writes (Zarr rows, the segment-table part) happens before the line and is redone or truncated away
@@ -46,13 +46,17 @@ def read_ledger(path: Path) -> list[dict[str, Any]]:
     return list(iter_ledger(path))
 
 
-def append_entry(path: Path, entry: dict[str, Any]) -> None:
-    """Append one entry as a JSON line and fsync (the commit point of a recording)."""
+def append_entry(path: Path, entry: dict[str, Any], *, fsync: bool = True) -> None:
+    """Append one entry as a JSON line (the commit point of a recording), in one ``write``.
+
+    A kill -9 can at worst cut the line (ignored and removed on the next read); ``fsync=True``
+    also makes the line survive a power loss (``shard --durable``)."""
     line = json.dumps(entry, sort_keys=True, separators=(",", ":")) + "\n"
     with open(path, "ab") as fh:
         fh.write(line.encode())
         fh.flush()
-        os.fsync(fh.fileno())
+        if fsync:
+            os.fsync(fh.fileno())
 
 
 def iter_ok(entries: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
