@@ -238,14 +238,14 @@ def train_stage(spec: StageSpec, cfg: PretrainConfig, source: Path, ids: np.ndar
         if ddp.world > 1:
             dist.barrier()
 
+    # One loader for the stage: its workers persist and follow set_epoch (no start-up per epoch).
+    loader = make_dataloader(ds, num_workers=cfg.num_workers, prefetch_factor=cfg.prefetch_factor,
+                             pin_memory=device.type == "cuda")
     model.train()
     for epoch in range(state.epoch, spec.optim.epochs):
         ds.set_epoch(epoch)  # keeps batches_done when resuming inside this epoch
         if epoch != position["epoch"]:
             position.update(epoch=epoch, batches_done=0)
-        loader = make_dataloader(ds, num_workers=cfg.num_workers,
-                                 prefetch_factor=cfg.prefetch_factor,
-                                 pin_memory=device.type == "cuda")
         it = iter(loader)
         while True:
             t0 = time.perf_counter()

@@ -47,9 +47,12 @@ dominates (≈ 7,000–8,000 segments/s per core at level 1, while fp16 EEG comp
 ≈ 8%); the read, the fp16 → fp32 copy and the Python around them take about half as long again.
 A store sharded with ``--compressor none`` (8% larger) skips decoding and reads ≈ 3× faster.
 
-Use :func:`make_dataloader` rather than a plain ``DataLoader``: it computes the plan once before
-the workers fork, starts workers per pass (a persistent worker would keep the epoch it started
-with), hands batches back through the slot pool and counts them for :meth:`SelectedBatches.state`.
+Use :func:`make_dataloader` rather than a plain ``DataLoader``: it computes the plan before the
+workers fork, keeps the workers across epochs (each pass tells them its epoch and resume point
+through a few shared bytes, and the plan is a pure function of those, so a persistent worker
+needs nothing else; their open shard files and indexes stay warm), hands batches back through the
+slot pool and counts them for :meth:`SelectedBatches.state`. Starting two workers costs ≈ 0.1–0.2 s,
+as long as a whole epoch of a 5% selection takes to read (docs/benchmarks.md, "loader").
 """
 
 from __future__ import annotations
@@ -328,6 +331,9 @@ class SelectedBatches(IterableDataset):
         self._resume_pending = state.batches_done > 0
         self._plan: tuple[int, Plan] | None = None
         self._pool: SlotPool | None = None  # set by make_dataloader's loader around the fork
+        #: ``[epoch, batches_done]`` of the current pass in memory shared with persistent
+        #: workers (set by make_dataloader's loader around the fork, like the pool).
+        self._pass: np.ndarray | None = None
 
     # ------------------------------------------------------------------ public
     @property
@@ -421,6 +427,8 @@ class SelectedBatches(IterableDataset):
     def __iter__(self) -> Iterator[dict]:
         info = get_worker_info()
         if info is not None:  # a worker's copy; make_dataloader's loader counts in the main
+            if self._pass is not None:  # a persistent worker: this pass's epoch and start
+                self._epoch, self._done = (int(v) for v in self._pass)
             self.plan()
             mine = self.rank_batches()[self._done + info.id::info.num_workers]
             for j in mine.tolist():
@@ -435,7 +443,7 @@ class SelectedBatches(IterableDataset):
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
-        state["_pool"] = None
+        state["_pool"] = state["_pass"] = None
         return state
 
     def __del__(self) -> None:
@@ -447,26 +455,36 @@ class SelectedBatches(IterableDataset):
 
 class _PlanLoader(DataLoader):
     """A DataLoader over :class:`SelectedBatches`: prepares each pass in the main process (plan,
-    slot pool, before the workers fork) and counts the batches it hands out."""
+    slot pool and pass record, before the workers fork), tells persistent workers the pass's
+    epoch and start, and counts the batches it hands out."""
+
+    _pool: SlotPool | None = None
+    _pass: np.ndarray | None = None
+    _forked = False
 
     def __iter__(self):
         ds: SelectedBatches = self.dataset
         ds._begin()
         if self.num_workers == 0:
             return super().__iter__()  # the dataset's own __iter__ runs here and counts
-        ctx = self.multiprocessing_context
-        method = ctx.get_start_method() if ctx is not None else \
-            torch.multiprocessing.get_start_method()
-        pool = None
-        if method == "fork" and not self.pin_memory:
-            per = self.prefetch_factor + 2  # in flight + the batch in use + the previous one
-            pool = SlotPool(per * self.num_workers, ds._slot_bytes(), self.num_workers)
-        ds._pool = pool
+        if not self._forked:
+            if _start_method(self) == "fork" and not self.pin_memory:
+                per = self.prefetch_factor + 2  # in flight + the batch in use + the previous
+                self._pool = SlotPool(per * self.num_workers, ds._slot_bytes(), self.num_workers)
+            if self.persistent_workers:
+                self._pass = np.frombuffer(mmap.mmap(-1, 16), np.int64)  # MAP_SHARED
+        if self._pass is not None:  # read by each worker when this pass resumes it
+            self._pass[:] = (ds._epoch, ds._done)
+        ds._pool, ds._pass = self._pool, self._pass
         try:
-            it = super().__iter__()  # forks the workers: they inherit the pool and the plan
+            # First pass: forks the workers, which inherit the pool, the pass record and the
+            # plan. Later passes (persistent): resumes them; a slot held by a batch of an
+            # abandoned pass stays busy, and its worker falls back to fresh tensors.
+            it = super().__iter__()
         finally:
-            ds._pool = None
-        return self._count(it, ds, pool)
+            ds._pool = ds._pass = None
+        self._forked = True
+        return self._count(it, ds, self._pool)
 
     @staticmethod
     def _count(it, ds: SelectedBatches, pool: SlotPool | None):
@@ -476,16 +494,28 @@ class _PlanLoader(DataLoader):
             yield batch
 
 
+def _start_method(loader: DataLoader) -> str:
+    ctx = loader.multiprocessing_context
+    return ctx.get_start_method() if ctx is not None else \
+        torch.multiprocessing.get_start_method()
+
+
 def make_dataloader(ds: SelectedBatches, *, num_workers: int = 2, prefetch_factor: int = 4,
-                    pin_memory: bool = False) -> DataLoader:
+                    pin_memory: bool = False, persistent: bool = True) -> DataLoader:
     """A DataLoader over ``ds`` (``batch_size=None``: the dataset makes the batches).
 
-    Workers start for each pass (not persistent), so each sees the epoch and resume point of
-    :meth:`SelectedBatches.set_epoch`; the plan is computed once here before they fork, and
-    batches come back through a :class:`SlotPool` (with the ``fork`` start method and
+    Make it once and iterate it once per epoch, after :meth:`SelectedBatches.set_epoch`: each
+    pass starts at that epoch and resume point. ``persistent`` (default; needs the ``fork``
+    start method, else workers start per pass) keeps the workers between passes and tells them
+    the epoch through shared memory. LaBraM's DataLoader starts its workers per epoch
+    (``persistent=False`` here); keeping them saves their start-up, which is most of an epoch
+    over a small selection. Batches come back through a :class:`SlotPool` (with ``fork`` and
     ``pin_memory=False``; otherwise through PyTorch's shared-memory tensors). ``ds.state()``
     counts the batches this loader has handed out.
     """
     kw = {"prefetch_factor": prefetch_factor} if num_workers > 0 else {}
+    # Persistent only where the workers share the pass record with the main process.
+    persistent = bool(persistent and num_workers > 0
+                      and torch.multiprocessing.get_start_method() == "fork")
     return _PlanLoader(ds, batch_size=None, num_workers=num_workers, pin_memory=pin_memory,
-                       persistent_workers=False, collate_fn=_identity, **kw)
+                       persistent_workers=persistent, collate_fn=_identity, **kw)

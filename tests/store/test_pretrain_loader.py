@@ -148,6 +148,41 @@ def test_same_batches_for_any_number_of_workers(small_store):
         assert ds.state() == LoaderState(2, ds.batches_per_epoch())
 
 
+def test_persistent_workers_follow_epochs_and_resume(small_store, store):
+    """One loader iterated once per epoch keeps its worker processes, and every pass yields
+    what a fresh in-process pass of that epoch yields — also a first pass resumed mid-epoch and
+    a pass that follows one abandoned part-way."""
+    kw = {"batch_size": 2, "seed": 8, "shuffle_buffer": 8}
+
+    def epoch(e: int) -> list[list[int]]:
+        ds = SelectedBatches(small_store, **kw)
+        ds.set_epoch(e)
+        return _ids(ds)
+
+    ds = SelectedBatches(small_store, **kw, state=LoaderState(1, 3))
+    loader = make_dataloader(ds, num_workers=2, prefetch_factor=2)
+    assert loader.persistent_workers
+    pids = None
+    for e in (1, 2, 3):
+        ds.set_epoch(e)
+        got = list(loader)
+        assert _ids(got) == (epoch(1)[3:] if e == 1 else epoch(e)), e
+        for b in got[:4]:
+            ref = np.stack([store.get(i) for i in b["segment_ids"].tolist()])
+            np.testing.assert_array_equal(b["x"].numpy(), ref)
+        workers = [w.pid for w in loader._iterator._workers]
+        assert pids is None or workers == pids  # the same processes every epoch
+        pids = workers
+        assert ds.state() == LoaderState(e, ds.batches_per_epoch())
+    ds.set_epoch(4)
+    it = iter(loader)
+    first = [next(it)["segment_ids"].tolist() for _ in range(2)]  # abandoned after 2 batches
+    assert first == epoch(4)[:2]
+    ds.set_epoch(5)
+    assert _ids(loader) == epoch(5)
+    assert not make_dataloader(ds, num_workers=2, persistent=False).persistent_workers
+
+
 def test_held_batches_stay_intact_with_workers(small_store, store):
     """Batches come back through reused shared slots: keeping every batch of an epoch must not
     let a worker overwrite one (the pool falls back to fresh memory when its slots are busy)."""
