@@ -339,19 +339,22 @@ def epoch_runs(inputs: dict[str, Path], fractions, runs: int, quiet_wait: float,
             for who in (("ours",) if cache_state == "warm-none" else ("ours", "ref")):
                 src = {"ours": inputs["none" if cache_state == "warm-none" else "zstd"],
                        "ref": inputs["h5"]}[who]
-                if cache_state == "cold":
-                    drop_cache(src)
-                else:
-                    warm_cache(src)
-                wait_for_quiet(quiet_wait)
-                res = measured({"who": who, "source": str(src), "fraction": fraction,
-                                "workers": WORKERS})
+                res = _run(src, {"who": who, "fraction": fraction}, quiet_wait,
+                           cold=cache_state == "cold")
                 row.setdefault(who, []).append(res)
                 log(f"{cache_state:9s} {fraction:5g}% {who:4s} run {r + 1}: "
                     f"{res['segments'] / res['seconds']:,.0f} seg/s ({res['segments']} in "
                     f"{res['seconds']:.2f} s, load {res['background']:.2f})")
         rows.append(row)
     return rows
+
+
+def _run(src: Path, spec: dict, quiet_wait: float, cold: bool = False) -> dict:
+    """One measured child run on ``src``: page cache dropped (``cold``) or warmed, then wait for
+    a quiet machine."""
+    (drop_cache if cold else warm_cache)(src)
+    wait_for_quiet(quiet_wait)
+    return measured({**spec, "source": str(src), "workers": WORKERS})
 
 
 def training_runs(inputs: dict[str, Path], fractions, runs: int, epochs: int,
@@ -365,11 +368,8 @@ def training_runs(inputs: dict[str, Path], fractions, runs: int, epochs: int,
         for r in range(runs):
             for who, persistent in (("ours", True), ("ref", False), ("ref_persistent", True)):
                 src = inputs["zstd"] if who == "ours" else inputs["h5"]
-                warm_cache(src)
-                wait_for_quiet(quiet_wait)
-                res = measured({"who": "ours" if who == "ours" else "ref", "source": str(src),
-                                "fraction": fraction, "workers": WORKERS, "epochs": epochs,
-                                "persistent": persistent})
+                res = _run(src, {"who": "ours" if who == "ours" else "ref", "fraction": fraction,
+                                 "epochs": epochs, "persistent": persistent}, quiet_wait)
                 row.setdefault(who, []).append(res)
                 log(f"epochs    {fraction:5g}% {who:14s} run {r + 1}: "
                     f"{_later_rate(res):,.0f} seg/s after epoch 1, first "

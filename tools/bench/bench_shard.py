@@ -186,9 +186,9 @@ def make_corpus(name: str, path: Path, note: str = "", hours: float | None = Non
 # -------------------------------------------------------------------------------- runners
 
 
-def ours_cmd(inp: Path, out: Path, workers: int = 1) -> list[str]:
+def ours_cmd(inp: Path, out: Path, workers: int = 1, extra: tuple[str, ...] = ()) -> list[str]:
     return [which("streamdistill"), "shard", str(inp), "--out", str(out), "--workers", str(workers),
-            "--no-progress"]
+            "--no-progress", *extra]
 
 
 def ref_cmd(inp: Path, out: Path) -> list[str]:
@@ -244,11 +244,12 @@ def measure(cmd_for: Callable[[Path], list[str]], out: Path, *, cpus: set[int] |
 
 
 def throughput(corpora: list[Corpus], runs: int, work: Path) -> dict[str, Any]:
-    """Interleaved ours/reference runs on every corpus, plus one ``--workers 2`` run each."""
+    """Interleaved ours / reference / ours ``--durable`` runs on every corpus, plus one
+    ``--workers 2`` run each."""
     results: dict[str, Any] = {}
     one_cpu = {sorted(os.sched_getaffinity(0))[0]}
     for c in corpora:
-        ours, ref, two = Measured(), Measured(), Measured()
+        ours, ref, two, durable = Measured(), Measured(), Measured(), Measured()
         for i in range(runs):
             log(f"throughput {c.name}: run {i + 1}/{runs} ours")
             r = measure(lambda o: ours_cmd(c.path, o), work / "ours", cpus=one_cpu,
@@ -260,12 +261,16 @@ def throughput(corpora: list[Corpus], runs: int, work: Path) -> dict[str, Any]:
                         keep_size=i == 0, into=ref)
             log(f"  reference {r.wall_s:.1f} s, cpu {r.cpu_s:.1f} s, maxrss {fmt_bytes(r.maxrss_bytes)}, "
                 f"background {r.background_cores:.2f} cores")
+            r = measure(lambda o: ours_cmd(c.path, o, extra=("--durable",)), work / "durable",
+                        cpus=one_cpu, keep_size=False, into=durable)
+            log(f"  ours --durable {r.wall_s:.1f} s, cpu {r.cpu_s:.1f} s")
         log(f"throughput {c.name}: ours --workers 2")
         cpus2 = set(sorted(os.sched_getaffinity(0))[:2])
         r = measure(lambda o: ours_cmd(c.path, o, workers=2), work / "ours2", cpus=cpus2,
                     keep_size=True, into=two)
         log(f"  ours -w2 {r.wall_s:.1f} s on {len(cpus2)} cores")
-        results[c.name] = {"corpus": c, "ours": ours, "ref": ref, "two": two, "two_cores": len(cpus2)}
+        results[c.name] = {"corpus": c, "ours": ours, "ref": ref, "two": two,
+                           "durable": durable, "two_cores": len(cpus2)}
     return results
 
 
@@ -407,9 +412,9 @@ PROFILE_STEPS = (
     ("polyphase resample (_resample)", "shard/preprocess.py", ("_resample",)),
     ("NaN/flat flags", "shard/preprocess.py", ("_input_flags", "_flags_to_output")),
     ("fp16 cast", "shard/segments.py", ("to_storage", "to_storage_block")),
-    ("staging file (append, close/fsync)", "shard/staging.py", ("append", "close")),
-    ("result record (_finish, JSON + fsync)", "shard/recording.py", ("_finish",)),
-    ("commit to Zarr + parquet parts", "shard/commit.py", ("commit",)),
+    ("windows to the memory spool / staging file", "shard/staging.py", ("append", "close")),
+    ("result record (_finish)", "shard/recording.py", ("_finish",)),
+    ("commit (shard files + parquet parts)", "shard/commit.py", ("commit",)),
     ("finalize (parquet, store.json)", "shard/commit.py", ("finalize",)))
 
 
@@ -517,6 +522,13 @@ def render(args, info, tp, mem, sweep, acc, prof, total_s: float) -> str:
         for n, r in tp.items())
     parts.append(f"Individual wall times — {runs_detail}. CPU time (median) — " + "; ".join(
         f"{n}: ours {r['ours'].cpu:.1f} s, ref {r['ref'].cpu:.1f} s" for n, r in tp.items()) + ".\n")
+    if all(r.get("durable") and r["durable"].runs for r in tp.values()):
+        parts.append("`shard --durable` (fsync of every commit: shard files, table part, ledger "
+                     "line), interleaved with the runs above, same pinning — " + "; ".join(
+                         f"{n}: {r['durable'].wall:.1f} s wall, {r['durable'].cpu:.1f} s CPU, "
+                         f"{r['durable'].wall / r['ours'].wall:.2f}× the default's wall time, "
+                         f"{r['ref'].wall / r['durable'].wall:.2f}× the reference's speed"
+                         for n, r in tp.items()) + ".\n")
     rows = []
     for name, r in tp.items():
         c, two, k = r["corpus"], r["two"], r["two_cores"]
