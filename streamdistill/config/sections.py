@@ -118,8 +118,8 @@ class ShardConfig:
     #: leave a committed recording with bytes missing. Off by default: the guarantee tested and
     #: promised is kill -9 of the process at any point, which needs no fsync (the page cache
     #: outlives the process; writes are temp + rename and an append-only ledger), while the
-    #: ~4 fsyncs per recording cost 15–20% of the wall time on corpora of short recordings
-    #: (docs/benchmarks.md). Deviation from no reference: LaBraM's scripts never fsync.
+    #: fsyncs cost ~5–10% more wall time on a local SSD and far more on network file systems
+    #: (docs/benchmarks.md, shard). LaBraM's scripts never fsync either.
     durable: bool = False
     #: With ``--workers 1`` (in-process), a recording's windows stay in memory up to this many MB
     #: and go straight to the store, skipping the staging file (write, sync, read back); longer
