@@ -112,7 +112,7 @@ def register_shard(sub: argparse._SubParsersAction) -> None:
              "safety needs no fsync and is the default (slower on many short files)")
     add("--spool-mb", "shard.spool_mb", type=float,
         help="with --workers 1, keep a recording's windows in memory up to this many MB "
-             "instead of staging them on disk (default 64; 0 = always stage)")
+             "instead of staging them on disk (default 16; 0 = always stage)")
     add("--l-freq", "shard.preprocess.l_freq", type=float, help="high-pass Hz (default 0.1)")
     add("--h-freq", "shard.preprocess.h_freq", type=float, help="low-pass Hz (default 75)")
     add("--notch", "shard.preprocess.notch_freq", type=_optional_float,
