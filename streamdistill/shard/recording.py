@@ -15,6 +15,8 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from streamdistill.config import PreprocessConfig
 from streamdistill.io_utils import atomic_write_json, sha256_file
 from streamdistill.shard.discover import RecordingTask
@@ -96,17 +98,21 @@ def shard_recording(
         out = SpooledRows(npy_path, max_windows, (len(channels), n_times), store_dtype,
                           spool_bytes=spool_bytes, fsync=fsync)
         counts = WindowCounts()
-        starts: list[int] = []
-        clipped: list[bool] = []
+        # Window starts and clip flags, sized once (the window count is known up front).
+        start_of = np.empty(max_windows, np.int64)
+        clipped_at = np.empty(max_windows, bool)
         blocks = (to_storage_block(b, store_dtype)
                   for b in iter_blocks(rec.read, rec.n_times, plan, cfg.block_s))
         try:
             for window in iter_windows(blocks, n_times, stride, counts):
+                start_of[out.n_rows] = window.start
+                clipped_at[out.n_rows] = window.clipped
                 out.append(window.x)
-                starts.append(window.start)
-                clipped.append(window.clipped)
         finally:
             out.close()
+        starts = start_of[:out.n_rows].tolist()
+        clipped = clipped_at[:out.n_rows].tolist()
+        del start_of, clipped_at
     except Exception as exc:  # noqa: BLE001 - a corrupt stretch fails this file only
         if "out" in locals():
             out.discard()

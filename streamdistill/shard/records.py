@@ -88,8 +88,6 @@ def run_task(
     """Picklable entry point of a worker: :func:`streamdistill.shard.recording.shard_recording`
     (imported here, in the worker, where the forkserver has usually loaded it already).
     ``spool_bytes > 0`` only where the caller commits in the same process."""
-    from streamdistill.shard.allocator import reuse_large_allocations
     from streamdistill.shard.recording import shard_recording
 
-    reuse_large_allocations()
     return shard_recording(task, cfg, store_dtype, staging_dir, spool_bytes, fsync)

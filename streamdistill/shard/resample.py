@@ -72,7 +72,11 @@ def polyphase_resample(x: np.ndarray, up: int, down: int, kernel: np.ndarray) ->
 
         return signal.resample_poly(x, up, down, axis=1, window=kernel,
                                     padtype="reflect").astype(dtype, copy=False)
-    xt = np.ascontiguousarray(np.pad(x, ((0, 0), (pad, pad)), mode="reflect").T)
+    # Time-major copy with numpy's ``mode="reflect"`` margins, written in one pass.
+    xt = np.empty((n + 2 * pad, x.shape[0]), dtype=dtype)
+    xt[pad:pad + n] = x.T
+    xt[:pad] = x[:, 1:pad + 1][:, ::-1].T
+    xt[pad + n:] = x[:, n - 1 - pad:n - 1][:, ::-1].T
     out = np.empty((x.shape[0], n_out), dtype=dtype)
     _polyphase(xt, hpoly, up, down, half + pad * up, out)
     return out
