@@ -117,6 +117,7 @@ class StoreWriter:
         self.durable = cfg.durable
         #: Zarr shard files written since the last ledger line (synced before it if durable).
         self._unsynced: set[Path] = set()
+        self._arrays: dict[str, Any] = {}
         self.params = store_parameters(cfg)
         self.layout.root.mkdir(parents=True, exist_ok=True)
         self.layout.parts.mkdir(exist_ok=True)
@@ -251,12 +252,18 @@ class StoreWriter:
         return entry
 
     def _array(self, g: str):
-        info = self.groups[g]
-        return require_group_array(
-            self.root, g, info["n_channels"], info["n_times"],
-            dtype=self.cfg.store.dtype, compressor_name=self.cfg.store.compressor,
-            clevel=self.cfg.store.clevel, shard_mb=self.cfg.store.shard_mb,
-        )
+        """The group's array, opened (or created) once per run: this process is its only
+        writer, and Zarr updates the object's shape in place on ``resize``; opening it again
+        per commit read three metadata files each time."""
+        arr = self._arrays.get(g)
+        if arr is None:
+            info = self.groups[g]
+            arr = self._arrays[g] = require_group_array(
+                self.root, g, info["n_channels"], info["n_times"],
+                dtype=self.cfg.store.dtype, compressor_name=self.cfg.store.compressor,
+                clevel=self.cfg.store.clevel, shard_mb=self.cfg.store.shard_mb,
+            )
+        return arr
 
     def _write_rows(self, g: str, source: StagedRows) -> None:
         """Write whole shards of (buffered rows + ``source``); keep the remainder buffered."""

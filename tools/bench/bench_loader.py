@@ -577,6 +577,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", type=Path, default=None, help="write every number here")
     p.add_argument("--doc", type=Path, default=DOC)
     p.add_argument("--no-doc", action="store_true", help="do not touch docs/benchmarks.md")
+    p.add_argument("--render", type=Path, default=None,
+                   help="write the doc section from a --json file of an earlier run, measure "
+                        "nothing")
     p.add_argument("--quiet-wait", type=float, default=30.0,
                    help="seconds to wait before each run for other load to fall below 0.3 "
                         "cores (default 30)")
@@ -588,6 +591,16 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     args.cache.mkdir(parents=True, exist_ok=True)
     inputs = build_inputs(args.cache, args.duration, args.copies)
+    if args.render:
+        saved = json.loads(args.render.read_text())
+        args.command_line = saved.get("command_line", args.command_line)
+        args.runs = len(saved["rows"][0].get("ours", [])) or args.runs
+        text = render(saved["machine"], inputs, saved["n_segments"], saved["rows"],
+                      saved["micro"], args, saved.get("total_s", float("nan")),
+                      saved.get("train_rows", []))
+        write_section(args.doc, SECTION, text)
+        log(f"rendered {args.render} into section {SECTION!r} of {args.doc}")
+        return 0
     from streamdistill.store import open_store
 
     n_segments = open_store(inputs["zstd"]).n_segments
@@ -607,8 +620,10 @@ def main(argv: list[str] | None = None) -> int:
                   train_rows)
     if args.json:
         args.json.write_text(json.dumps({"machine": info, "n_segments": n_segments,
-                                         "micro": micro, "rows": rows,
-                                         "train_rows": train_rows}, indent=1, default=str))
+                                         "micro": micro, "rows": rows, "train_rows": train_rows,
+                                         "total_s": time.perf_counter() - t0,
+                                         "command_line": args.command_line},
+                                        indent=1, default=str))
     if args.no_doc or args.quick:
         print(text)
     else:
