@@ -118,7 +118,7 @@ class ShardConfig:
     #: leave a committed recording with bytes missing. Off by default: the guarantee tested and
     #: promised is kill -9 of the process at any point, which needs no fsync (the page cache
     #: outlives the process; writes are temp + rename and an append-only ledger), while the
-    #: fsyncs cost ~5–10% more wall time on a local SSD and far more on network file systems
+    #: fsyncs cost 0–10% more wall time on this machine's SSD, more on network file systems
     #: (docs/benchmarks.md, shard). LaBraM's scripts never fsync either.
     durable: bool = False
     #: With ``--workers 1`` (in-process), a recording's windows stay in memory up to this many MB
