@@ -40,6 +40,7 @@ from streamdistill.shard.staging import ChainedRows, StagedRows
 from streamdistill.store.arrays import append_rows, open_root, require_group_array, truncate
 from streamdistill.store.layout import STORE_FORMAT_VERSION, StoreLayout
 from streamdistill.store.ledger import append_entry, iter_ledger, iter_ok
+from streamdistill.store.shard_files import shard_path
 
 SEGMENT_SCHEMA = pa.schema([
     ("segment_id", pa.int64()),
@@ -301,9 +302,10 @@ class StoreWriter:
         if not self.durable or stop <= start:
             return
         x = self.layout.zarr / "groups" / g / "x"
+        meta = self._array(g).metadata.to_dict()
         self._unsynced.add(x / "zarr.json")
         for i in range(start // shard_rows, (stop - 1) // shard_rows + 1):
-            self._unsynced.add(x / "c" / str(i) / "0" / "0")
+            self._unsynced.add(shard_path(x, meta, i))
 
     def _sync_rows(self) -> None:
         """fsync the shard files written since the last ledger line (``--durable`` only)."""

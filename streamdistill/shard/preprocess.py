@@ -179,19 +179,10 @@ def reflect_limited_pad(x: np.ndarray, before: int, after: int) -> np.ndarray:
     """Pad the time axis as MNE's ``pad='reflect_limited'``: mirror without repeating the edge
     sample, zeros beyond what the signal can mirror.  ``x: (C, n)``."""
     n = x.shape[-1]
-    parts = []
-    if before:
-        m = min(before, n - 1)
-        mirror = x[:, 1 : m + 1][:, ::-1]
-        parts.append(np.zeros((x.shape[0], before - m), x.dtype))
-        parts.append(mirror)
-    parts.append(x)
-    if after:
-        m = min(after, n - 1)
-        mirror = x[:, n - 1 - m : n - 1][:, ::-1]
-        parts.append(mirror)
-        parts.append(np.zeros((x.shape[0], after - m), x.dtype))
-    return np.concatenate(parts, axis=1)
+    out = np.empty((x.shape[0], before + n + after), x.dtype)
+    out[:, before:before + n] = x
+    _reflect_limited_fill(out, before, after)
+    return out
 
 
 def _reflect_limited_fill(x: np.ndarray, before: int, after: int) -> None:

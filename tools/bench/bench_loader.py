@@ -62,6 +62,7 @@ from tools.bench.common import (
     median,
     run_measured,
     wait_for_quiet,
+    publish,
     write_section,
 )
 
@@ -624,11 +625,7 @@ def main(argv: list[str] | None = None) -> int:
                                          "total_s": time.perf_counter() - t0,
                                          "command_line": args.command_line},
                                         indent=1, default=str))
-    if args.no_doc or args.quick:
-        print(text)
-    else:
-        write_section(args.doc, SECTION, text)
-        log(f"wrote section {SECTION!r} of {args.doc}")
+    publish(args.doc, SECTION, text, print_only=args.no_doc or args.quick)
     return 0
 
 

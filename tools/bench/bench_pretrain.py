@@ -34,7 +34,7 @@ from tools.bench.common import (
     md_table,
     median,
     run_measured,
-    write_section,
+    publish,
 )
 
 SECTION = "pretrain"
@@ -144,11 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         "",
         "<!-- pretrain-json " + json.dumps(raw) + " -->",
     ])
-    if args.no_doc or args.quick:
-        print(body)
-    else:
-        write_section(args.doc, SECTION, body)
-        print(f"wrote section {SECTION} of {args.doc}")
+    publish(args.doc, SECTION, body, print_only=args.no_doc or args.quick)
     return 0
 
 

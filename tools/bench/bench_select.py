@@ -35,7 +35,7 @@ from tools.bench.common import (
     median,
     python_cmd,
     run_measured,
-    write_section,
+    publish,
 )
 
 SECTION = "select-memory"
@@ -183,11 +183,7 @@ def main(argv: list[str] | None = None) -> int:
         "",
         "<!-- select-memory-json " + json.dumps(raw) + " -->",
     ])
-    if args.no_doc:
-        print(body)
-    else:
-        write_section(args.doc, SECTION, body)
-        print(f"wrote section {SECTION} of {args.doc}")
+    publish(args.doc, SECTION, body, print_only=args.no_doc)
     return 0
 
 

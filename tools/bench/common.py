@@ -341,6 +341,16 @@ section is replaced in place by its script (between its `<!-- bench:NAME:start -
 """
 
 
+def publish(doc: str | Path, name: str, body: str, *, print_only: bool) -> None:
+    """Print ``body`` (``print_only``: smoke runs, ``--no-doc``) or write it as section ``name``
+    of ``doc`` (:func:`write_section`) and say so."""
+    if print_only:
+        print(body)
+    else:
+        write_section(doc, name, body)
+        print(f"wrote section {name!r} of {doc}", file=sys.stderr)
+
+
 def write_section(doc: str | Path, name: str, body: str, header: str = DOC_HEADER) -> Path:
     """Replace the ``name`` section of the Markdown file ``doc`` with ``body`` (created with
     ``header`` when missing; the section is appended when its markers are absent)."""
