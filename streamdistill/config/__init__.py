@@ -15,6 +15,8 @@ from streamdistill.config.loading import (
     write_resolved,
 )
 from streamdistill.config.sections import (
+    COMPRESSORS,
+    SHUFFLES,
     CompressorConfig,
     Config,
     ConfigError,
@@ -31,7 +33,7 @@ from streamdistill.config.sections import (
 )
 
 __all__ = [
-    "PRESETS", "CompressorConfig", "Config", "ConfigError", "EncodeConfig", "EvaluateConfig",
+    "COMPRESSORS", "PRESETS", "SHUFFLES", "CompressorConfig", "Config", "ConfigError", "EncodeConfig", "EvaluateConfig",
     "FinetuneConfig", "OptimConfig", "PreprocessConfig", "PretrainConfig", "ProbeConfig",
     "SelectConfig", "ShardConfig", "StoreFormatConfig", "load_config", "set_key", "to_dict",
     "write_resolved",

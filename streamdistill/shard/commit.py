@@ -262,7 +262,8 @@ class StoreWriter:
             arr = self._arrays[g] = require_group_array(
                 self.root, g, info["n_channels"], info["n_times"],
                 dtype=self.cfg.store.dtype, compressor_name=self.cfg.store.compressor,
-                clevel=self.cfg.store.clevel, shard_mb=self.cfg.store.shard_mb,
+                clevel=self.cfg.store.level(), shuffle=self.cfg.store.shuffle,
+                shard_mb=self.cfg.store.shard_mb,
             )
         return arr
 

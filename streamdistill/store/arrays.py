@@ -21,18 +21,18 @@ from streamdistill.store.layout import StoreLayout
 FLOAT16_MAX = float(np.finfo(np.float16).max)
 
 
-def compressor(name: str, level: int) -> list[Any]:
-    """Zarr v3 bytes-to-bytes codecs for a config name (``zstd``, ``blosc-zstd``, ...)."""
+def compressor(name: str, level: int, shuffle: str = "bitshuffle") -> list[Any]:
+    """Zarr v3 bytes-to-bytes codecs for a config name (``blosc-lz4``, ``zstd``, ...).
+
+    ``shuffle`` (``bitshuffle``, ``shuffle``, ``noshuffle``) is blosc's pre-filter; blosc's
+    ``typesize`` is left for Zarr to take from the dtype (2 for float16), so shuffles act on
+    the real element width. ``StoreFormatConfig`` validates the names and levels."""
     if name == "none":
         return []
     if name == "zstd":
         return [zarr.codecs.ZstdCodec(level=level)]
     if name.startswith("blosc-"):
-        return [
-            zarr.codecs.BloscCodec(
-                cname=name.split("-", 1)[1], clevel=min(level, 9), shuffle="shuffle"
-            )
-        ]
+        return [zarr.codecs.BloscCodec(cname=name.split("-", 1)[1], clevel=level, shuffle=shuffle)]
     raise ValueError(f"unknown compressor {name!r}")
 
 
@@ -56,6 +56,7 @@ def require_group_array(
     compressor_name: str,
     clevel: int,
     shard_mb: float,
+    shuffle: str = "bitshuffle",
 ) -> zarr.Array:
     """Open the group's array, creating it with shape ``(0, C, T)`` on first use."""
     node = root.require_group("groups").require_group(group)
@@ -75,7 +76,7 @@ def require_group_array(
         chunks=(1, n_channels, n_times),
         shards=(shard_rows, n_channels, n_times),
         dtype=dtype,
-        compressors=compressor(compressor_name, clevel),
+        compressors=compressor(compressor_name, clevel, shuffle),
         fill_value=0,
         dimension_names=("segment", "channel", "time"),
     )

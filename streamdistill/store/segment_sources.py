@@ -2,8 +2,8 @@
 
 A segment store's group array keeps one segment per inner chunk of a Zarr v3 shard:
 :class:`ShardReader` reads a chunk with one ``preadv`` of its byte range (from the shard index),
-decodes it (zstd/blosc via numcodecs; nothing for ``compressor: none``) and converts fp16 → fp32
-into its row of the batch. :class:`ZarrReader` falls back to Zarr's own partial reads for other
+decodes it (blosc/zstd via numcodecs, ``store/chunk_codecs.py``; nothing for
+``compressor: none``) and converts fp16 → fp32 into its row of the batch. :class:`ZarrReader` falls back to Zarr's own partial reads for other
 layouts; ``_TarReader`` reads the uncompressed ``x.npy`` payloads of a WebDataset export by byte
 range. :func:`open_source` opens a store or an export and lists, per montage group, the selected
 segments and the storage unit (shard or tar) holding each. Shard files stay open in a bounded LRU
@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from streamdistill.store.arrays import batched_codecs
+from streamdistill.store.chunk_codecs import chunk_decoder
 from streamdistill.store.segment_store import SegmentStore, StoreError, open_store
 from streamdistill.store.wds import MANIFEST as WDS_MANIFEST
 
@@ -101,24 +102,6 @@ class _OpenFiles:
             os.close(self._lru.popitem()[1][0])
 
 
-def _decoder(codecs: list[dict]):
-    """``decode(src, dest)`` for a Zarr v3 inner codec chain ``[bytes(little)] + [zstd|blosc]``
-    (``None`` for no compression), or ``False`` when the chain is not one of these."""
-    if not codecs or codecs[0].get("name") != "bytes" or \
-            codecs[0].get("configuration", {}).get("endian", "little") != "little":
-        return False
-    rest = codecs[1:]
-    if not rest:
-        return None
-    if len(rest) == 1 and rest[0].get("name") == "zstd":
-        from numcodecs.zstd import decompress
-        return decompress
-    if len(rest) == 1 and rest[0].get("name") == "blosc":
-        from numcodecs.blosc import decompress
-        return decompress
-    return False
-
-
 class ShardReader:
     """Single segments of a group array written as DESIGN.md specifies (Zarr v3 sharding codec,
     one segment per inner chunk), read straight from the shard files: the shard index once per
@@ -167,7 +150,7 @@ class ShardReader:
                     or cfg["index_codecs"][0].get("configuration", {}).get("endian",
                                                                            "little") != "little"):
                 return None
-            decode = _decoder(cfg["codecs"])
+            decode = chunk_decoder(cfg["codecs"])
         except (OSError, KeyError, TypeError, ValueError):
             return None
         if decode is False:

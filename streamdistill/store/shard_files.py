@@ -12,7 +12,7 @@ byte for byte against ``zarr``) with one ``numcodecs`` compress call per segment
 — never sees a half-written shard.
 
 Only the layout ``shard`` itself creates is handled: inner chunk ``(1, C, T)``, ``bytes``
-(little-endian) then zstd or nothing, index ``bytes`` (+ ``crc32c``) at the end.
+(little-endian) then zstd, blosc or nothing (``store/chunk_codecs.py``), index ``bytes`` (+ ``crc32c``) at the end.
 :func:`shard_encoder` returns ``None`` for anything else, and callers fall back to Zarr.
 The array's metadata (its shape) is still written by Zarr (``Array.resize``).
 
@@ -26,6 +26,8 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+
+from streamdistill.store.chunk_codecs import chunk_compressor
 
 #: Index entry of an inner chunk that is not stored (Zarr: all fill value, or beyond the array).
 MISSING = np.uint64(2**64 - 1)
@@ -55,7 +57,7 @@ def shard_encoder(meta: dict) -> ShardEncoder | None:
         inner = cfg["codecs"]
         if not inner or inner[0]["name"] != "bytes" or _endian(inner[0]) != "little":
             return None
-        compress = _compressor(inner[1:])
+        compress = chunk_compressor(inner[1:])
         shard_rows = int(meta["chunk_grid"]["configuration"]["chunk_shape"][0])
         fill = float(meta.get("fill_value", 0) or 0)
     except (KeyError, TypeError, ValueError):
@@ -105,20 +107,6 @@ def _equals_fill(flat: np.ndarray, fill: float) -> np.ndarray:
 
 def _endian(codec: dict) -> str:
     return (codec.get("configuration") or {}).get("endian", "little")
-
-
-def _compressor(rest: list[dict]):
-    """``compress(array) -> bytes`` for the inner bytes-to-bytes codecs; None for none; False
-    for a chain this module does not write."""
-    if not rest:
-        return None
-    if len(rest) == 1 and rest[0]["name"] == "zstd":
-        conf = rest[0].get("configuration") or {}
-        from numcodecs.zstd import compress as zstd_compress
-
-        level, checksum = int(conf.get("level", 0)), bool(conf.get("checksum", False))
-        return lambda x: zstd_compress(x, level, checksum)
-    return False
 
 
 def shard_path(array_dir: Path, meta: dict, shard_index: int) -> Path:

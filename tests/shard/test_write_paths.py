@@ -10,6 +10,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 import zarr
+import zarr.codecs
 
 import streamdistill.store.arrays as arrays
 from streamdistill.config import ShardConfig
@@ -89,7 +90,8 @@ def _build(path: Path, pieces: list[int], x: np.ndarray, direct: bool, **codec) 
     arr = require_group_array(root, "g", x.shape[1], x.shape[2], dtype=str(x.dtype),
                               shard_mb=codec.get("shard_mb", 0.05),
                               compressor_name=codec.get("compressor", "zstd"),
-                              clevel=codec.get("clevel", 1))
+                              clevel=codec.get("clevel", 1),
+                              shuffle=codec.get("shuffle", "bitshuffle"))
     if not direct:
         original = arrays._direct_writer
         arrays._direct_writer = lambda arr: None
@@ -105,31 +107,43 @@ def _build(path: Path, pieces: list[int], x: np.ndarray, direct: bool, **codec) 
     return _files(path)
 
 
-@pytest.mark.parametrize("dtype,compressor", [("float16", "zstd"), ("float32", "zstd"),
-                                              ("float16", "none")])
+@pytest.mark.parametrize("dtype,codec", [
+    ("float16", dict(compressor="zstd", clevel=1)),
+    ("float32", dict(compressor="zstd", clevel=1)),
+    ("float16", dict(compressor="none")),
+    ("float16", dict(compressor="blosc-lz4", clevel=5, shuffle="bitshuffle")),
+    ("float32", dict(compressor="blosc-lz4", clevel=5, shuffle="bitshuffle")),
+    ("float16", dict(compressor="blosc-lz4", clevel=1, shuffle="shuffle")),
+    ("float16", dict(compressor="blosc-zstd", clevel=3, shuffle="noshuffle")),
+])
 @pytest.mark.parametrize("pieces", [[60], [13, 13, 34], [5, 30, 1, 24]])
-def test_direct_shards_are_zarrs_bytes(tmp_path, pieces, dtype, compressor):
+def test_direct_shards_are_zarrs_bytes(tmp_path, pieces, dtype, codec):
     """Whole shards encoded here equal Zarr's own files byte for byte, including an all-zero
-    segment (not stored), a −0.0 one (stored: Zarr compares bit patterns) and partial shards."""
+    segment (not stored), a −0.0 one (stored: Zarr compares bit patterns) and partial shards,
+    for every codec the store config offers."""
     rng = np.random.default_rng(4)
     x = (rng.standard_normal((60, 8, 50)) * 30).astype(dtype)
     x[3] = 0
     x[17] = -0.0
-    ours = _build(tmp_path / "ours", pieces, x, True, compressor=compressor)
-    zarrs = _build(tmp_path / "zarr", pieces, x, False, compressor=compressor)
+    ours = _build(tmp_path / "ours", pieces, x, True, **codec)
+    zarrs = _build(tmp_path / "zarr", pieces, x, False, **codec)
     assert ours.keys() == zarrs.keys()
     for name in ours:
         assert ours[name] == zarrs[name], name
 
 
-def test_other_codecs_fall_back_to_zarr(tmp_path):
+def test_other_layouts_fall_back_to_zarr(tmp_path):
+    """A chain the direct writer does not produce (here gzip) gets no encoder, and appends go
+    through Zarr."""
     root = zarr.open_group(str(tmp_path / "b"), mode="a", zarr_format=3)
-    arr = require_group_array(root, "g", 4, 10, dtype="float16", compressor_name="blosc-lz4",
-                              clevel=5, shard_mb=0.01)
-    assert shard_encoder(arr.metadata.to_dict()) is None
+    node = root.require_group("groups").require_group("g")
+    arr2 = node.create_array("y", shape=(0, 4, 10), chunks=(1, 4, 10), shards=(5, 4, 10),
+                             dtype="float16", fill_value=0,
+                             compressors=[zarr.codecs.GzipCodec(level=1)])
+    assert shard_encoder(arr2.metadata.to_dict()) is None
     x = np.ones((7, 4, 10), np.float16)
-    append_rows(arr, 0, x)
-    assert np.array_equal(arr[:], x)
+    append_rows(arr2, 0, x)
+    assert np.array_equal(arr2[:], x)
 
 
 def test_arrow_columns_equal_pyarrow_tables():

@@ -9,9 +9,10 @@ Usage (from the repository root)::
 Inputs (built once into ``--cache``, default ``/tmp/streamdistill-loader-bench``): one synthetic
 64-channel 200-Hz recording (``streamdistill.synth.generate_corpus``, EDF), hard-linked ``k``
 times under distinct paths and sharded with ``streamdistill shard --workers 2`` (defaults: 4-s
-windows → 64 ch × 800 samples, fp16, zstd level 1, 4-MB shards); full: 2 h × 12 copies ≈ 20,700
-segments (≈ 10 × the default 2,048-id shuffle window). The same store sharded with
-``--compressor none`` for the decode-bound check. The reference input is LaBraM's
+windows → 64 ch × 800 samples, fp16, blosc-lz4 + bit-shuffle, 4-MB shards); full: 2 h × 12
+copies ≈ 20,700 segments (≈ 10 × the default 2,048-id shuffle window). The same store sharded
+with ``--compressor zstd`` (the codec before blosc-lz4 became the default) and with
+``--compressor none``, for the codec rows. The reference input is LaBraM's
 ``make_h5dataset_for_pretrain.py`` layout: one HDF5 file for the dataset, one group per recording
 with ``eeg`` = float64 ``(C, T)`` µV, chunks ``(C, 200)``, uncompressed, holding exactly the
 store's segments (concatenated, stride = window).
@@ -34,8 +35,8 @@ cache of every file of the store / the HDF5 file is dropped with
 ``os.posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED)`` before each run (no root needed; pages
 mapped by other processes would stay).
 
-Where the time goes (one child pinned to one CPU): zstd decoding alone (every inner chunk of
-the first shards, bytes already in memory, numcodecs), ``store.read_rows`` (Zarr's pipeline),
+Where the time goes (one child pinned to one CPU): decoding alone, per codec (every inner
+chunk of the first shards, bytes already in memory, numcodecs), ``store.read_rows`` (Zarr's pipeline),
 the fp16 → fp32 copy of one segment, and our loader in-process (``num_workers=0``).
 """
 
@@ -74,6 +75,8 @@ PACKAGES = ("streamdistill", "torch", "numpy", "zarr", "numcodecs", "h5py", "psu
 FULL = (7200.0, 12)
 QUICK = (1800.0, 2)
 FRACTIONS = (5.0, 25.0, 100.0)
+#: Stores built from the same recordings: the default codec, zstd level 1, and no compression.
+STORES = {"default": (), "zstd": ("--compressor", "zstd"), "none": ("--compressor", "none")}
 #: Selections measured over several epochs from one loader (training use), and the epochs.
 TRAIN_FRACTIONS = (5.0, 25.0, 100.0)
 EPOCHS = 4
@@ -91,7 +94,8 @@ def log(msg: str) -> None:
 
 
 def build_inputs(cache: Path, duration_s: float, copies: int) -> dict[str, Path]:
-    """Corpus → linked copies → stores (zstd, none) → LaBraM-style HDF5 (each built once)."""
+    """Corpus → linked copies → stores (:data:`STORES`) → LaBraM-style HDF5 (each built
+    once)."""
     from streamdistill.synth import generate_corpus
 
     tag = f"{duration_s:g}s_x{copies}"
@@ -112,13 +116,13 @@ def build_inputs(cache: Path, duration_s: float, copies: int) -> dict[str, Path]
             os.link(src, dst)
         (inputs / "done").write_text("ok")
     out = {}
-    for comp in ("zstd", "none"):
+    for comp, flags in STORES.items():
         store = cache / f"store_{tag}_{comp}"
         if not store.with_name(store.name + ".done").exists():
             shutil.rmtree(store, ignore_errors=True)
             log(f"sharding {copies} × {duration_s:g} s → {store} ({comp})")
             cmd = [sys.executable, "-m", "streamdistill.cli", "shard", str(inputs), "--out",
-                   str(store), "--workers", "2", "--compressor", comp, "--no-progress"]
+                   str(store), "--workers", "2", *flags, "--no-progress"]
             res = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO_ROOT, check=False)
             if res.returncode != 0:
                 raise RuntimeError(f"shard failed: {res.stderr[-2000:]}")
@@ -127,7 +131,7 @@ def build_inputs(cache: Path, duration_s: float, copies: int) -> dict[str, Path]
     h5 = cache / f"labram_{tag}.h5"
     if not h5.with_name(h5.name + ".done").exists():
         log(f"writing the LaBraM-style HDF5 {h5}")
-        write_labram_h5(out["zstd"], h5)
+        write_labram_h5(out["default"], h5)
         h5.with_name(h5.name + ".done").write_text("ok")
     out["h5"] = h5
     return out
@@ -270,36 +274,39 @@ def child_micro(spec: dict) -> dict:
     """Per-core costs (this child is pinned to one CPU)."""
     import numpy as np
     import torch
-    from numcodecs.zstd import decompress
 
     from streamdistill.store import open_store
+    from streamdistill.store.chunk_codecs import chunk_decoder
     from streamdistill.store.pretrain_loader import SelectedBatches, ShardReader
 
-    store = open_store(spec["source"])
-    (g,) = store.groups
-    arr = store.array(g)
-    reader = ShardReader.open(store.layout.zarr / store.layout.group_array_path(g))
-    shard_rows = arr.shards[0]
-    n_shards = max(1, min(spec["shards"], arr.shape[0] // shard_rows))  # full shards
-    rows = n_shards * shard_rows
-    out: dict[str, Any] = {"shard_rows": shard_rows, "segments": rows}
-    # (1) zstd alone: compressed chunks already in memory
-    chunks = []
-    for k in range(n_shards):
-        fd, index = reader._open((reader._key, k))
-        chunks += [os.pread(fd, int(n), int(o)) for o, n in index if o != 2**64 - 1]
-        os.close(fd)
-    seg = np.empty(arr.shape[1:], np.float16)
-    t0 = time.perf_counter()
-    for c in chunks:
-        decompress(c, seg)
-    out["zstd_decode"] = len(chunks) / (time.perf_counter() - t0)
-    out["compressed_ratio"] = sum(map(len, chunks)) / (len(chunks) * seg.nbytes)
-    # (2) Zarr's pipeline: read_rows shard by shard (fp32 out)
-    t0 = time.perf_counter()
-    for k in range(n_shards):
-        store.read_rows(g, k * shard_rows, (k + 1) * shard_rows)
-    out["zarr_read_rows"] = rows / (time.perf_counter() - t0)
+    out: dict[str, Any] = {}
+    for comp in ("default", "zstd"):
+        # (1) decoding alone: compressed chunks already in memory
+        store = open_store(spec[comp])
+        (g,) = store.groups
+        arr = store.array(g)
+        reader = ShardReader.open(store.layout.zarr / store.layout.group_array_path(g))
+        shard_rows = arr.shards[0]
+        n_shards = max(1, min(spec["shards"], arr.shape[0] // shard_rows))  # full shards
+        rows = n_shards * shard_rows
+        out.update(shard_rows=shard_rows, segments=rows)
+        chunks = []
+        for k in range(n_shards):
+            fd, index = reader._open((reader._key, k))
+            chunks += [os.pread(fd, int(n), int(o)) for o, n in index if o != 2**64 - 1]
+            os.close(fd)
+        decode = chunk_decoder(arr.metadata.to_dict()["codecs"][0]["configuration"]["codecs"])
+        seg = np.empty(arr.shape[1:], np.float16)
+        t0 = time.perf_counter()
+        for c in chunks:
+            decode(c, seg)
+        out[f"decode_{comp}"] = len(chunks) / (time.perf_counter() - t0)
+        out[f"compressed_ratio_{comp}"] = sum(map(len, chunks)) / (len(chunks) * seg.nbytes)
+        # (2) Zarr's pipeline: read_rows shard by shard (fp32 out)
+        t0 = time.perf_counter()
+        for k in range(n_shards):
+            store.read_rows(g, k * shard_rows, (k + 1) * shard_rows)
+        out[f"zarr_read_rows_{comp}"] = rows / (time.perf_counter() - t0)
     # (3) fp16 → fp32 of one segment into a batch row (torch copy_)
     dst = torch.empty((BATCH, *arr.shape[1:]))
     src = torch.from_numpy(seg)
@@ -308,7 +315,7 @@ def child_micro(spec: dict) -> dict:
         dst[i % BATCH].copy_(src)
     out["fp16_to_fp32"] = 20 * BATCH / (time.perf_counter() - t0)
     # (4) our loader in this process (no workers): reading + decoding + converting
-    for comp in ("zstd", "none"):
+    for comp in STORES:
         ds = SelectedBatches(spec[comp], batch_size=BATCH, seed=SEED)
         t0 = time.perf_counter()
         n = sum(int(b["x"].shape[0]) for b in ds)
@@ -328,18 +335,23 @@ def measured(spec: dict, cpus: set[int] | None = None) -> dict:
     return result
 
 
-def epoch_runs(inputs: dict[str, Path], fractions, runs: int, quiet_wait: float,
-               extra_none: bool) -> list[dict]:
+#: How the report names each store's codec.
+CODEC_NAMES = {"default": "blosc-lz4 + bit-shuffle (default)", "zstd": "zstd level 1",
+               "none": "no compression"}
+#: Extra warm rows, ours only, whole store: the other codecs' stores (``warm-<store>``).
+CODEC_ROWS = ("warm-zstd", "warm-none")
+
+
+def epoch_runs(inputs: dict[str, Path], fractions, runs: int, quiet_wait: float) -> list[dict]:
     rows = []
     plan = [("warm", f) for f in fractions] + [("cold", f) for f in fractions]
-    if extra_none:
-        plan.append(("warm-none", 100.0))
+    plan += [(state, 100.0) for state in CODEC_ROWS]
     for cache_state, fraction in plan:
         row: dict[str, Any] = {"cache": cache_state, "fraction": fraction}
+        store = cache_state[5:] if cache_state in CODEC_ROWS else "default"
         for r in range(runs):
-            for who in (("ours",) if cache_state == "warm-none" else ("ours", "ref")):
-                src = {"ours": inputs["none" if cache_state == "warm-none" else "zstd"],
-                       "ref": inputs["h5"]}[who]
+            for who in (("ours",) if cache_state in CODEC_ROWS else ("ours", "ref")):
+                src = {"ours": inputs[store], "ref": inputs["h5"]}[who]
                 res = _run(src, {"who": who, "fraction": fraction}, quiet_wait,
                            cold=cache_state == "cold")
                 row.setdefault(who, []).append(res)
@@ -368,7 +380,7 @@ def training_runs(inputs: dict[str, Path], fractions, runs: int, epochs: int,
         row: dict[str, Any] = {"cache": "warm-epochs", "fraction": fraction, "epochs": epochs}
         for r in range(runs):
             for who, persistent in (("ours", True), ("ref", False), ("ref_persistent", True)):
-                src = inputs["zstd"] if who == "ours" else inputs["h5"]
+                src = inputs["default"] if who == "ours" else inputs["h5"]
                 res = _run(src, {"who": "ours" if who == "ours" else "ref", "fraction": fraction,
                                  "epochs": epochs, "persistent": persistent}, quiet_wait)
                 row.setdefault(who, []).append(res)
@@ -404,6 +416,7 @@ def render(info: dict, inputs: dict, n_segments: int, rows: list[dict], micro: d
         ours, ref = row.get("ours", []), row.get("ref", [])
         ratio = f"**{_rate(ours) / _rate(ref):.2f}×**" if ours and ref else "-"
         label = {"warm": "warm", "cold": "first read",
+                 "warm-zstd": "warm, store `--compressor zstd`",
                  "warm-none": "warm, store `--compressor none`"}[row["cache"]]
         table.append([
             label, f"{row['fraction']:g}%", f"{ours[0]['selected']:,}", rate_s(ours),
@@ -421,8 +434,10 @@ def render(info: dict, inputs: dict, n_segments: int, rows: list[dict], micro: d
         "",
         f"**Setup.** {n_segments:,} segments of 64 ch × 800 samples (one synthetic 200-Hz "
         f"recording of {args.duration:g} s hard-linked {args.copies} × and sharded; store "
-        f"fp16 zstd-1, 4-MB shards: {fmt_bytes(dir_bytes(inputs['zstd']))}; the same with "
-        f"`--compressor none`: {fmt_bytes(dir_bytes(inputs['none']))}; LaBraM-style HDF5, "
+        f"fp16, default codec blosc-lz4 + bit-shuffle level 5, 4-MB shards: "
+        f"{fmt_bytes(dir_bytes(inputs['default']))}; the same with `--compressor zstd` (level "
+        f"1): {fmt_bytes(dir_bytes(inputs['zstd']))}, with `--compressor none`: "
+        f"{fmt_bytes(dir_bytes(inputs['none']))}; LaBraM-style HDF5, "
         f"float64, chunks (C, 200): {fmt_bytes(dir_bytes(inputs['h5']))}). Ours: "
         "`SelectedBatches(store, ids, batch_size=64)` (shuffle window 2,048 ids) through "
         "`make_dataloader(num_workers=2, prefetch_factor=4)`, float32 batches. Reference: "
@@ -449,16 +464,16 @@ def render(info: dict, inputs: dict, n_segments: int, rows: list[dict], micro: d
         f"({micro['segments'] // micro['shard_rows']} shards of {micro['shard_rows']}):",
         "",
         md_table(["step", "segments/s per core"], [
-            ["zstd decoding alone (numcodecs, compressed chunks in memory; chunks are "
-             f"{micro['compressed_ratio'] * 100:.0f}% of raw)", f"{micro['zstd_decode']:,.0f}"],
-            ["`store.read_rows` shard by shard (Zarr's codec pipeline, fp32 out)",
-             f"{micro['zarr_read_rows']:,.0f}"],
+            *([f"{CODEC_NAMES[c]} decoding alone (numcodecs, compressed chunks in memory; "
+               f"chunks are {micro[f'compressed_ratio_{c}'] * 100:.0f}% of raw)",
+               f"{micro[f'decode_{c}']:,.0f}"] for c in ("default", "zstd")),
+            *([f"`store.read_rows` shard by shard (Zarr's codec pipeline, fp32 out), "
+               f"{CODEC_NAMES[c]}", f"{micro[f'zarr_read_rows_{c}']:,.0f}"]
+              for c in ("default", "zstd")),
             ["fp16 → fp32 of one segment into a batch row (`copy_`)",
              f"{micro['fp16_to_fp32']:,.0f}"],
-            ["our loader in-process (`num_workers=0`), zstd store, whole store",
-             f"{micro['ours_inprocess_zstd']:,.0f}"],
-            ["our loader in-process (`num_workers=0`), `--compressor none` store",
-             f"{micro['ours_inprocess_none']:,.0f}"],
+            *([f"our loader in-process (`num_workers=0`), whole store, {CODEC_NAMES[c]}",
+               f"{micro[f'ours_inprocess_{c}']:,.0f}"] for c in STORES),
         ]),
     ]
     body += ["", "### Reading the numbers", ""] + [f"- {n}" for n in findings(rows, micro,
@@ -509,14 +524,14 @@ def findings(rows: list[dict], micro: dict, train_rows=()) -> list[str]:
     by = {(r["cache"], r["fraction"]): r for r in rows}
     out = []
     full = by.get(("warm", 100.0))
-    z, ours1 = micro["zstd_decode"], micro["ours_inprocess_zstd"]
-    out.append(
-        f"zstd decoding alone runs at {z:,.0f} segments/s per core, so two cores cannot decode "
-        f"more than ≈ {2 * z:,.0f}/s even if they did nothing else; our whole per-segment path "
-        f"(preadv, decode, fp16 → fp32, hand-over) runs at {ours1:,.0f}/s per core in-process, "
-        f"{ours1 / z * 100:.0f}% of the decode-only rate, i.e. decoding is "
-        f"≈ {ours1 / z * 100:.0f}% of its time. Zarr's own pipeline (`read_rows`) reaches "
-        f"{micro['zarr_read_rows']:,.0f}/s per core on the same shards.")
+    for c in ("default", "zstd"):
+        z, ours1 = micro[f"decode_{c}"], micro[f"ours_inprocess_{c}"]
+        out.append(
+            f"{CODEC_NAMES[c]}: decoding alone runs at {z:,.0f} segments/s per core; our whole "
+            f"per-segment path (preadv, decode, fp16 → fp32) runs at {ours1:,.0f}/s per core "
+            f"in-process, so decoding is ≈ {ours1 / z * 100:.0f}% of its time. Zarr's own "
+            f"pipeline (`read_rows`) reaches {micro[f'zarr_read_rows_{c}']:,.0f}/s per core on "
+            "the same shards.")
     if full and full.get("ours"):
         rate = _rate(full["ours"])
         ratio = rate / _rate(full["ref"]) if full.get("ref") else float("nan")
@@ -532,14 +547,15 @@ def findings(rows: list[dict], micro: dict, train_rows=()) -> list[str]:
             f"loader: {ours:,.0f} segments/s, {ours / ref:.2f}× the reference as LaBraM runs it "
             f"(target 3×: {'met' if ours / ref >= 3 else 'not met'}; 10,000/s: "
             f"{'met' if ours >= 10_000 else 'not met'}).")
-    none = by.get(("warm-none", 100.0))
-    if none and none.get("ours"):
-        out.append(
-            f"The same segments from a store sharded with `--compressor none` (8% more disk): "
-            f"{_rate(none['ours']):,.0f} segments/s with 2 workers, "
-            f"{micro['ours_inprocess_none']:,.0f}/s per core in-process — the decode is the "
-            "bound, and `shard --compressor none` (or a fast codec such as blosc-lz4) is the fix "
-            "for a store meant for pretraining on few cores.")
+    for state in CODEC_ROWS:
+        other = by.get((state, 100.0))
+        if other and other.get("ours") and full and full.get("ours"):
+            c = state[5:]
+            out.append(
+                f"The same segments from the {CODEC_NAMES[c]} store, warm, whole store: "
+                f"{_rate(other['ours']):,.0f} segments/s with 2 workers (default codec: "
+                f"{_rate(full['ours']):,.0f}/s), {micro[f'ours_inprocess_{c}']:,.0f}/s per core "
+                "in-process.")
     return out
 
 
@@ -604,17 +620,15 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from streamdistill.store import open_store
 
-    n_segments = open_store(inputs["zstd"]).n_segments
+    n_segments = open_store(inputs["default"]).n_segments
     log(f"{n_segments} segments; measuring")
     info = machine_info(PACKAGES)
-    warm_cache(inputs["zstd"])
-    warm_cache(inputs["none"])
-    micro = measured({"who": "micro", "source": str(inputs["zstd"]), "zstd": str(inputs["zstd"]),
-                      "none": str(inputs["none"]), "shards": 40},
+    for comp in STORES:
+        warm_cache(inputs[comp])
+    micro = measured({"who": "micro", **{c: str(inputs[c]) for c in STORES}, "shards": 40},
                      cpus={min(os.sched_getaffinity(0))})
     log("micro: " + ", ".join(f"{k} {v:,.0f}" for k, v in micro.items()))
-    rows = epoch_runs(inputs, FRACTIONS, args.runs, 0.0 if args.quick else args.quiet_wait,
-                      extra_none=True)
+    rows = epoch_runs(inputs, FRACTIONS, args.runs, 0.0 if args.quick else args.quiet_wait)
     train_rows = training_runs(inputs, TRAIN_FRACTIONS, args.runs, 2 if args.quick else EPOCHS,
                                0.0 if args.quick else args.quiet_wait)
     text = render(info, inputs, n_segments, rows, micro, args, time.perf_counter() - t0,

@@ -1,0 +1,76 @@
+"""Compress and decompress one inner chunk (one segment) of a group array outside Zarr.
+
+The segment store's inner codec chain is ``bytes`` (little endian) then at most one
+bytes-to-bytes codec: ``zstd`` or ``blosc`` (``store/arrays.py: compressor``). The writer's fast
+path (``store/shard_files.py``) and the readers (``store/segment_sources.py``) call numcodecs
+directly with the parameters recorded in the array's ``zarr.json``, one call per segment,
+instead of Zarr's asynchronous pipeline; the bytes are the ones Zarr writes and reads (tested).
+
+Blosc runs single-threaded here (``numcodecs.blosc.use_threads = False``, i.e. a private
+context per call): every stage already runs one process per core, blosc's global thread pool
+would only contend with the other processes, and it is not safe across ``fork`` (DataLoader
+workers, shard workers).
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+#: ``compress(segment) -> bytes`` for one C-contiguous little-endian segment array.
+Compress = Callable[[np.ndarray], bytes]
+#: ``decode(src, dest)``: decompress ``src`` (bytes-like) into the writable buffer ``dest``.
+Decode = Callable[[object, object], object]
+
+_SHUFFLES = {"noshuffle": 0, "shuffle": 1, "bitshuffle": 2}
+
+
+def _blosc():
+    import numcodecs.blosc as blosc
+
+    blosc.use_threads = False
+    return blosc
+
+
+def chunk_compressor(rest: list[dict]) -> Compress | None | bool:
+    """``compress`` for the bytes-to-bytes codecs ``rest`` (the inner chain after ``bytes``):
+    ``None`` for no compression, ``False`` for a chain not written here."""
+    if not rest:
+        return None
+    if len(rest) != 1:
+        return False
+    name, conf = rest[0].get("name"), rest[0].get("configuration") or {}
+    if name == "zstd":
+        from numcodecs.zstd import compress as zstd_compress
+
+        level, checksum = int(conf.get("level", 0)), bool(conf.get("checksum", False))
+        return lambda x: zstd_compress(x, level, checksum)
+    if name == "blosc":
+        try:
+            cname = str(conf["cname"]).encode()
+            clevel, typesize = int(conf["clevel"]), int(conf["typesize"])
+            shuffle, blocksize = _SHUFFLES[conf["shuffle"]], int(conf.get("blocksize", 0))
+        except (KeyError, TypeError, ValueError):
+            return False
+        compress = _blosc().compress
+        return lambda x: compress(x, cname, clevel, shuffle, blocksize, typesize)
+    return False
+
+
+def chunk_decoder(codecs: list[dict]) -> Decode | None | bool:
+    """``decode(src, dest)`` for a whole inner chain ``[bytes(little)] + [zstd|blosc]``:
+    ``None`` for no compression, ``False`` for a chain not read here."""
+    if not codecs or codecs[0].get("name") != "bytes" or \
+            (codecs[0].get("configuration") or {}).get("endian", "little") != "little":
+        return False
+    rest = codecs[1:]
+    if not rest:
+        return None
+    if len(rest) == 1 and rest[0].get("name") == "zstd":
+        from numcodecs.zstd import decompress
+
+        return decompress
+    if len(rest) == 1 and rest[0].get("name") == "blosc":
+        return _blosc().decompress
+    return False
