@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,9 @@ EEGMMIDB = SHARED_DATA / "eegmmidb"
 # Keep BLAS/FFT single-threaded in tests: results must not depend on thread counts anyway, and
 # the CI machine has 2 cores.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+# Filter kernels designed during the tests are cached in a folder of this session, not the
+# user's ~/.cache (shard/kernel_cache.py); subprocesses inherit it.
+os.environ.setdefault("STREAMDISTILL_CACHE_DIR", tempfile.mkdtemp(prefix="sd-test-cache-"))
 
 
 @pytest.fixture(scope="session")

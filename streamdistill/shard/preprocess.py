@@ -34,9 +34,9 @@ from typing import Callable, Iterator
 
 import numpy as np
 from scipy import fft as sp_fft
-from scipy import signal
 
 from streamdistill.config import PreprocessConfig
+from streamdistill.shard.kernel_cache import cached_design
 from streamdistill.shard.resample import polyphase_resample
 
 #: Reads input samples ``[start, stop)`` of the kept channels: ``(C, stop - start)`` float64, µV.
@@ -98,8 +98,10 @@ def resample_factors(sfreq_in: float, sfreq_out: float) -> tuple[int, int]:
 def make_plan(sfreq_in: float, cfg: PreprocessConfig) -> FilterPlan:
     """Design the filters and resampler for one input rate (MNE's automatic filter lengths).
 
-    Plans are cached per (rate, parameters): a corpus usually has a handful of rates, and the
-    design (MNE's attenuation check evaluates each kernel's response) costs ~10 ms.
+    Plans are cached per (rate, parameters) in the process: a corpus usually has a handful of
+    rates, and the design (MNE's attenuation check evaluates each kernel's response) costs
+    ~10 ms. The kernels are also kept on disk (``kernel_cache.py``), so a later run on the same
+    rates never imports ``scipy.signal`` (≈ 0.5 s per process).
     """
     return _make_plan(
         float(sfreq_in), cfg.l_freq, cfg.h_freq, cfg.notch_freq, cfg.sfreq, cfg.dsp_dtype)
@@ -114,6 +116,42 @@ def _make_plan(
     sfreq_out_cfg: float,
     dsp_dtype: str,
 ) -> FilterPlan:
+    up, down = resample_factors(sfreq_in, sfreq_out_cfg)
+    sfreq_out = sfreq_in * up / down
+    params = {"sfreq_in": sfreq_in, "l_freq": l_freq_cfg, "h_freq": h_freq_cfg,
+              "notch_freq": notch_freq, "up": up, "down": down}
+    arrays, notes = cached_design(
+        params, lambda: _design_kernels(sfreq_in, l_freq_cfg, h_freq_cfg, notch_freq, up, down))
+    if abs(sfreq_out - sfreq_out_cfg) > 1e-9:
+        notes.append(f"output rate {sfreq_out:.6f} Hz approximates {sfreq_out_cfg:g} Hz")
+    kernel = arrays["kernel"]
+    # scipy's resample_poly uses a Kaiser FIR of half length 10·max(up, down) at the up-sampled
+    # rate; in input samples that is 10·max(up, down)/up. Round up to a multiple of `down`.
+    if up == down == 1:
+        r_ctx = 0
+    else:
+        r_ctx = math.ceil(10 * max(up, down) / up) + 2
+        r_ctx = -(-r_ctx // down) * down
+    return FilterPlan(
+        sfreq_in=float(sfreq_in),
+        sfreq_out=float(sfreq_out),
+        kernel=kernel,
+        up=up,
+        down=down,
+        fir_context=(len(kernel) - 1) // 2,
+        resample_context=r_ctx,
+        resample_kernel=arrays["resample_kernel"],
+        dtype=dsp_dtype,
+        notes=tuple(notes),
+    )
+
+
+def _design_kernels(sfreq_in: float, l_freq_cfg: float, h_freq_cfg: float,
+                    notch_freq: float | None, up: int, down: int
+                    ) -> tuple[dict[str, np.ndarray], list[str]]:
+    """The plan's kernels as MNE and scipy design them (what ``kernel_cache.py`` stores):
+    ``kernel`` (band-pass ⊛ notch, float64, odd length, ``[1.0]`` for none) and
+    ``resample_kernel``; plus notes on filters skipped above the input Nyquist."""
     import mne
 
     notes: list[str] = []
@@ -150,29 +188,8 @@ def _make_plan(
     kernel = np.array([1.0])
     for h in kernels:
         kernel = np.convolve(kernel, np.asarray(h, dtype=np.float64))
-    up, down = resample_factors(sfreq_in, sfreq_out_cfg)
-    sfreq_out = sfreq_in * up / down
-    if abs(sfreq_out - sfreq_out_cfg) > 1e-9:
-        notes.append(f"output rate {sfreq_out:.6f} Hz approximates {sfreq_out_cfg:g} Hz")
-    # scipy's resample_poly uses a Kaiser FIR of half length 10·max(up, down) at the up-sampled
-    # rate; in input samples that is 10·max(up, down)/up. Round up to a multiple of `down`.
-    if up == down == 1:
-        r_ctx = 0
-    else:
-        r_ctx = math.ceil(10 * max(up, down) / up) + 2
-        r_ctx = -(-r_ctx // down) * down
-    return FilterPlan(
-        sfreq_in=float(sfreq_in),
-        sfreq_out=float(sfreq_out),
-        kernel=kernel,
-        up=up,
-        down=down,
-        fir_context=(len(kernel) - 1) // 2,
-        resample_context=r_ctx,
-        resample_kernel=design_resample_kernel(up, down) if (up, down) != (1, 1) else np.array([1.0]),
-        dtype=dsp_dtype,
-        notes=tuple(notes),
-    )
+    resample = design_resample_kernel(up, down) if (up, down) != (1, 1) else np.array([1.0])
+    return {"kernel": kernel, "resample_kernel": resample}, notes
 
 
 def reflect_limited_pad(x: np.ndarray, before: int, after: int) -> np.ndarray:
@@ -218,8 +235,8 @@ def _fir_valid(x: np.ndarray, kernel: np.ndarray) -> np.ndarray:
 
 
 def _resample(x: np.ndarray, plan: FilterPlan) -> np.ndarray:
-    """``scipy.signal.resample_poly(x, up, down, padtype='reflect')`` (numba-compiled, equal to
-    scipy up to float rounding; ``resample.py``)."""
+    """``scipy.signal.resample_poly(x, up, down, padtype='reflect')`` (one batched BLAS product,
+    equal to scipy up to float rounding; ``resample.py``)."""
     if plan.up == plan.down:
         return x
     return polyphase_resample(x, plan.up, plan.down, plan.resample_kernel)
@@ -229,6 +246,8 @@ def design_resample_kernel(up: int, down: int) -> np.ndarray:
     """The anti-alias FIR ``scipy.signal.resample_poly`` designs by default for ``up/down``
     (Kaiser β = 5, half length ``10·max(up, down)``, cut-off at the lower Nyquist), float64.
     Passing it explicitly lets the resampler run in float32 as well."""
+    from scipy import signal
+
     max_rate = max(up, down)
     half_len = 10 * max_rate
     return signal.firwin(2 * half_len + 1, 1.0 / max_rate, window=("kaiser", 5.0))

@@ -30,7 +30,7 @@ from streamdistill.shard.records import (
 )
 
 
-#: Modules the worker processes' forkserver imports once (MNE readers, DSP, numba kernels).
+#: Modules the worker processes' forkserver imports once (MNE readers, DSP, the worker code).
 WORKER_PRELOAD = ("streamdistill.shard.warm",)
 
 

@@ -27,7 +27,6 @@ machine and library build; BLAS/FFT kernels of other CPUs may round differently)
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Sequence
@@ -35,6 +34,7 @@ from typing import Sequence
 import numpy as np
 import scipy.fft
 
+from streamdistill.blas import single_threaded_blas
 from streamdistill.synth.montages import EXTRA_CHANNELS, get_montage, unit_positions
 
 #: Tiles last at least this long (s); also the FIR length: the lowest shaped frequency is ≈ 1/8 Hz.
@@ -308,19 +308,6 @@ def _render_tile(
     return out
 
 
-def _single_threaded_blas() -> contextlib.AbstractContextManager:
-    """Limit BLAS to one thread (when threadpoolctl is installed) for the small tile products.
-
-    A (C, C) × (C, L) product gains nothing from threads and, on a busy machine, loses 10× to
-    oversubscription; one thread also keeps the results independent of the machine's core count.
-    """
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
-        return contextlib.nullcontext()
-    return threadpool_limits(1, user_api="blas")
-
-
 def render_block(spec: SignalSpec, start_sample: int, n_samples: int) -> np.ndarray:
     """Render samples ``[start_sample, start_sample + n_samples)`` of the clean signal.
 
@@ -348,7 +335,7 @@ def render_block(spec: SignalSpec, start_sample: int, n_samples: int) -> np.ndar
         return out
     first, last = start_sample // plan.n_tile, (start_sample + n_samples - 1) // plan.n_tile
     previous = _tile_noise(spec, plan, first - 1)
-    with _single_threaded_blas():
+    with single_threaded_blas():
         for tile in range(first, last + 1):
             current = _tile_noise(spec, plan, tile)
             values = _render_tile(spec, plan, tile, (previous, current))

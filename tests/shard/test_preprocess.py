@@ -114,15 +114,17 @@ def test_reflect_limited_pad_matches_mne_semantics():
 
 @pytest.mark.parametrize("up,down", [(5, 4), (25, 32), (4, 5), (2, 5), (1, 5), (3, 1)])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_polyphase_resample_equals_scipy(up, down, dtype):
+@pytest.mark.parametrize("n", [3001, 97, 4800])
+def test_polyphase_resample_equals_scipy(up, down, dtype, n):
+    """Every length: whole tiles only, tiles plus a remainder, fewer outputs than one tile."""
     from streamdistill.shard.resample import polyphase_resample
 
-    x = np.random.default_rng(up * 10 + down).standard_normal((5, 3001)).astype(dtype)
+    x = np.random.default_rng(up * 10 + down).standard_normal((5, n)).astype(dtype)
     kernel = design_resample_kernel(up, down)
     ours = polyphase_resample(x, up, down, kernel)
     ref = signal.resample_poly(x.astype(np.float64), up, down, axis=1, window=kernel,
                                padtype="reflect")
-    assert ours.shape == ref.shape and ours.dtype == dtype
+    assert ours.shape == ref.shape and ours.dtype == dtype and ours.flags.c_contiguous
     np.testing.assert_allclose(ours, ref, atol=1e-5 if dtype == np.float32 else 1e-10)
     short = x[:, :7]
     np.testing.assert_allclose(polyphase_resample(short, up, down, kernel),

@@ -67,6 +67,8 @@ EDGE_S = 20.0
 #: Before each measured run, wait at most this long for other processes' load to fall below 0.3
 #: cores (``--quiet-wait``).
 QUIET_WAIT_S = 45.0
+#: Folder (under each run's work folder) that holds ``shard``'s filter-kernel cache.
+KERNELS = "kernel-cache"
 #: The accuracy table reports the share of the difference's power at or above this frequency.
 HF_HZ = 70.0
 PACKAGES = ("streamdistill", "numpy", "scipy", "mne", "zarr", "numcodecs", "h5py", "pyarrow", "psutil")
@@ -225,16 +227,18 @@ class Measured:
 
 def measure(cmd_for: Callable[[Path], list[str]], out: Path, *, cpus: set[int] | None,
             keep_size: bool, into: Measured, timeout_s: float | None = None,
-            quiet: bool = True) -> RunResult:
+            quiet: bool = True, kernels: Path | None = None) -> RunResult:
     """One run into a fresh ``out``; record its output size (if asked) and remove ``out``.
-    Waits first (at most ``QUIET_WAIT_S``) for other processes' load to settle."""
+    Waits first (at most ``QUIET_WAIT_S``) for other processes' load to settle. ``kernels``:
+    the filter-kernel cache folder of ``shard`` (``STREAMDISTILL_CACHE_DIR``; default
+    ``KERNELS`` under the work folder, so the user's own cache plays no part)."""
     shutil.rmtree(out, ignore_errors=True)
     if quiet and QUIET_WAIT_S > 0:
         waited, load = wait_for_quiet(QUIET_WAIT_S)
         if waited > 2.5:
             log(f"  waited {waited:.0f} s for a quiet machine (load now {load:.2f} cores)")
-    res = run_measured(cmd_for(out), env=SINGLE_THREAD_ENV, cpus=cpus, cwd=REPO_ROOT,
-                       timeout_s=timeout_s)
+    env = {**SINGLE_THREAD_ENV, "STREAMDISTILL_CACHE_DIR": str(kernels or out.parent / KERNELS)}
+    res = run_measured(cmd_for(out), env=env, cpus=cpus, cwd=REPO_ROOT, timeout_s=timeout_s)
     res.check()
     if keep_size:
         into.out_bytes = dir_bytes(out)
@@ -244,13 +248,20 @@ def measure(cmd_for: Callable[[Path], list[str]], out: Path, *, cpus: set[int] |
 
 
 def throughput(corpora: list[Corpus], runs: int, work: Path) -> dict[str, Any]:
-    """Interleaved ours / reference / ours ``--durable`` runs on every corpus, plus one
-    ``--workers 2`` run each."""
+    """Interleaved runs on every corpus: ours on a machine that has never designed the filter
+    kernels (empty kernel cache: the user's first run), ours (kernels cached, as every later
+    run), the reference, ours ``--durable``; plus one ``--workers 2`` run each."""
     results: dict[str, Any] = {}
     one_cpu = {sorted(os.sched_getaffinity(0))[0]}
     for c in corpora:
-        ours, ref, two, durable = Measured(), Measured(), Measured(), Measured()
+        ours, ref, two, durable, first = (Measured(), Measured(), Measured(), Measured(),
+                                          Measured())
         for i in range(runs):
+            log(f"throughput {c.name}: run {i + 1}/{runs} ours, empty kernel cache")
+            shutil.rmtree(work / KERNELS, ignore_errors=True)
+            r = measure(lambda o: ours_cmd(c.path, o), work / "ours", cpus=one_cpu,
+                        keep_size=False, into=first)
+            log(f"  ours (first run) {r.wall_s:.1f} s, cpu {r.cpu_s:.1f} s")
             log(f"throughput {c.name}: run {i + 1}/{runs} ours")
             r = measure(lambda o: ours_cmd(c.path, o), work / "ours", cpus=one_cpu,
                         keep_size=i == 0, into=ours)
@@ -270,7 +281,7 @@ def throughput(corpora: list[Corpus], runs: int, work: Path) -> dict[str, Any]:
                     keep_size=True, into=two)
         log(f"  ours -w2 {r.wall_s:.1f} s on {len(cpus2)} cores")
         results[c.name] = {"corpus": c, "ours": ours, "ref": ref, "two": two,
-                           "durable": durable, "two_cores": len(cpus2)}
+                           "durable": durable, "first": first, "two_cores": len(cpus2)}
     return results
 
 
@@ -478,7 +489,9 @@ def render(args, info, tp, mem, sweep, acc, prof, total_s: float) -> str:
     parts.append(
         "**Setup.** Ours: `streamdistill shard INPUT --out STORE --workers 1 --no-progress` "
         "(defaults: 0.1–75 Hz band-pass + 50 Hz notch as one combined FIR kernel, float32 DSP, "
-        "polyphase resampling to 200 Hz, 300-s blocks, 4-s windows, Zarr v3 fp16 zstd). Reference: "
+        "polyphase resampling to 200 Hz, 300-s blocks, 4-s windows, Zarr v3 fp16 blosc-lz4 + "
+        "bit-shuffle; filter kernels read from the kernel cache that the interleaved first-run "
+        "measurement below fills, as on every run after a user's first). Reference: "
         "`python -m tools.bench.labram_reference INPUT OUT` — LaBraM's recipe per recording "
         "(`read_raw_edf(preload=True)`, drop M1/M2/VEO/HEO/ECG, `filter(0.1, 75)`, "
         "`notch_filter(50)`, `resample(200)` FFT, `get_data(units='uV')` float64 into one HDF5 file "
@@ -522,6 +535,13 @@ def render(args, info, tp, mem, sweep, acc, prof, total_s: float) -> str:
         for n, r in tp.items())
     parts.append(f"Individual wall times — {runs_detail}. CPU time (median) — " + "; ".join(
         f"{n}: ours {r['ours'].cpu:.1f} s, ref {r['ref'].cpu:.1f} s" for n, r in tp.items()) + ".\n")
+    if all(r.get("first") and r["first"].runs for r in tp.values()):
+        parts.append("Ours on a machine that has never designed the filter kernels (kernel cache "
+                     "emptied before each run, so MNE and `scipy.signal` design them: a user's "
+                     "very first run), interleaved with the runs above — " + "; ".join(
+                         f"{n}: {r['first'].wall:.1f} s wall, {r['first'].cpu:.1f} s CPU, "
+                         f"{r['ref'].wall / r['first'].wall:.2f}× the reference's speed"
+                         for n, r in tp.items()) + ".\n")
     if all(r.get("durable") and r["durable"].runs for r in tp.values()):
         parts.append("`shard --durable` (fsync of every commit: shard files, table part, ledger "
                      "line), interleaved with the runs above, same pinning — " + "; ".join(
@@ -735,6 +755,8 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     os.environ.update(SINGLE_THREAD_ENV)
     cache, work = args.cache, args.work
+    # shard's filter-kernel cache: the bench's own (memory runs, memcap, profile inherit it)
+    os.environ["STREAMDISTILL_CACHE_DIR"] = str(work / KERNELS)
     cache.mkdir(parents=True, exist_ok=True)
     work.mkdir(parents=True, exist_ok=True)
 
