@@ -32,7 +32,7 @@ in-order round robin hands back in plan order (the same batches for any ``num_wo
 **Reading.** Shuffling happens on ids, so no data sits in a shuffle buffer: a worker reads exactly
 the segments of its batch, each once per epoch, whatever shards the shuffle window spans. One
 segment is one inner chunk of a Zarr shard: :class:`ShardReader` reads it with one ``preadv`` of
-its byte range (from the shard index), decodes it (zstd/blosc via numcodecs; nothing to decode
+its byte range (from the shard index), decodes it (blosc/zstd via numcodecs; nothing to decode
 for ``compressor: none``) into a one-segment scratch that stays in cache, and converts it fp16 →
 fp32 with one ``copy_`` into its row of the batch. The batch lives in a reused slot of shared
 memory (:class:`SlotPool`), so handing it to the main process neither copies nor page-faults.
@@ -42,10 +42,11 @@ stay open in a bounded LRU (``max_open_shards`` file descriptors and shard index
 Memory per worker: the plan, one segment of scratch and the batches in flight — not the shuffle
 window, not the store.
 
-Cost per segment (64 ch × 800 samples, one core; docs/benchmarks.md, "loader"): zstd decoding
-dominates (≈ 7,000–8,000 segments/s per core at level 1, while fp16 EEG compresses by only
-≈ 8%); the read, the fp16 → fp32 copy and the Python around them take about half as long again.
-A store sharded with ``--compressor none`` (8% larger) skips decoding and reads ≈ 3× faster.
+Cost per segment (64 ch × 800 samples, one core; docs/benchmarks.md, "loader" and "codec"):
+decoding the store's default codec (blosc-lz4 + bit-shuffle) takes ≈ 35–45 µs, about half of
+the whole per-segment path; a zstd-1 store (the earlier default, the same size on real EEG)
+takes ≈ 110 µs to decode and reads at about half the rate. A store sharded with
+``--compressor none`` skips decoding (4–8% larger).
 
 Use :func:`make_dataloader` rather than a plain ``DataLoader``: it computes the plan before the
 workers fork, keeps the workers across epochs (each pass tells them its epoch and resume point
