@@ -78,12 +78,13 @@ class StoreFormatConfig:
     """On-disk layout of the segment store (Zarr v3 sharded arrays; DESIGN.md).
 
     float16 EEG compresses little: the low mantissa bits are noise, only the sign/exponent bits
-    and the top of the mantissa repeat. The default, blosc-lz4 with **bit**-shuffle at level 5,
-    saves as many bytes as zstd level 1 (7–8%) but encodes ≈ 1.4× and decodes ≈ 2.4× faster
-    (64 × 800 eegmmidb segments, one core: 101 vs 145 µs to encode, 45 vs 109 µs to decode;
-    docs/benchmarks.md, "store codec"). Decoding is what bounds the pretraining loader, so the
-    store is written for reading. ``shuffle`` applies to the blosc codecs only. ``clevel: null``
-    takes the codec's own default (zstd 1, blosc 5); blosc levels are 0–9, zstd 0–22.
+    and the top of the mantissa repeat, and bit-shuffle puts those side by side. The default,
+    blosc-lz4 with **bit**-shuffle at level 9, is as small as zstd level 1 (eegmmidb: 91.9% of
+    the raw bytes against 92.2%), encodes about as fast and decodes ≈ 2.6× as fast (64 × 800
+    segments, one core: 113 vs 120 µs to encode, 43 vs 112 µs to decode; docs/benchmarks.md,
+    "codec"). Decoding bounds the pretraining loader, so the store is written for reading.
+    ``shuffle`` applies to the blosc codecs only. ``clevel: null`` takes the codec's own default
+    (zstd 1, blosc 9); blosc levels are 0–9, zstd 0–22.
     """
 
     dtype: str = "float16"
@@ -112,7 +113,7 @@ class StoreFormatConfig:
         """The compression level in effect (``clevel``, or the codec's default)."""
         if self.clevel is not None:
             return self.clevel
-        return 1 if self.compressor == "zstd" else 5
+        return 1 if self.compressor == "zstd" else 9
 
 
 #: Store codecs (``shard.store.compressor``) and blosc shuffles (``shard.store.shuffle``).

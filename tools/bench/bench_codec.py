@@ -45,10 +45,10 @@ SECTION = "codec"
 PACKAGES = ("streamdistill", "numpy", "zarr", "numcodecs")
 #: (label, compressor, shuffle, clevel); the first row is the default, ANCHOR the anchor.
 CODECS = (
-    ("blosc-lz4 + bit-shuffle, level 5 (default)", "blosc-lz4", "bitshuffle", 5),
-    ("blosc-lz4 + byte-shuffle, level 5", "blosc-lz4", "shuffle", 5),
-    ("blosc-lz4, no shuffle, level 5", "blosc-lz4", "noshuffle", 5),
-    ("blosc-lz4 + bit-shuffle, level 9", "blosc-lz4", "bitshuffle", 9),
+    ("blosc-lz4 + bit-shuffle, level 9 (default)", "blosc-lz4", "bitshuffle", 9),
+    ("blosc-lz4 + bit-shuffle, level 5", "blosc-lz4", "bitshuffle", 5),
+    ("blosc-lz4 + byte-shuffle, level 9", "blosc-lz4", "shuffle", 9),
+    ("blosc-lz4, no shuffle, level 9", "blosc-lz4", "noshuffle", 9),
     ("blosc-zstd + bit-shuffle, level 1", "blosc-zstd", "bitshuffle", 1),
     ("zstd, level 1 (previous default)", "zstd", "bitshuffle", 1),
     ("zstd, level 3", "zstd", "bitshuffle", 3),
@@ -155,7 +155,7 @@ def render(args, info: dict, results: dict[str, tuple[np.ndarray, list[dict]]],
         "",
         machine_table(info),
         "",
-        (__doc__.split("\n\n", 2)[2].split('"""')[0]).replace("\n", " ").strip(),
+        " ".join(__doc__[__doc__.index("Segments:"):].split()),
         "",
     ]
     for name, (shape, rows) in results.items():
@@ -182,7 +182,7 @@ def render(args, info: dict, results: dict[str, tuple[np.ndarray, list[dict]]],
     body.append("- fp16 EEG is mostly incompressible (the low mantissa bits are noise); what "
                 "compresses is the sign, the exponent and the top mantissa bits, which bit-shuffle "
                 "puts side by side. Decoding bounds the pretraining loader (section \"loader\"), "
-                "so the default codec is chosen for decode speed at zstd-1's size.")
+                "so the default codec is chosen for decode speed at about zstd-1's size.")
     return "\n".join(body) + "\n"
 
 

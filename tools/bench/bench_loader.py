@@ -434,7 +434,7 @@ def render(info: dict, inputs: dict, n_segments: int, rows: list[dict], micro: d
         "",
         f"**Setup.** {n_segments:,} segments of 64 ch × 800 samples (one synthetic 200-Hz "
         f"recording of {args.duration:g} s hard-linked {args.copies} × and sharded; store "
-        f"fp16, default codec blosc-lz4 + bit-shuffle level 5, 4-MB shards: "
+        f"fp16, default codec blosc-lz4 + bit-shuffle level 9, 4-MB shards: "
         f"{fmt_bytes(dir_bytes(inputs['default']))}; the same with `--compressor zstd` (level "
         f"1): {fmt_bytes(dir_bytes(inputs['zstd']))}, with `--compressor none`: "
         f"{fmt_bytes(dir_bytes(inputs['none']))}; LaBraM-style HDF5, "

@@ -682,7 +682,7 @@ def reading(tp, mem, sweep, acc, prof) -> str:
                      f"{fmt_bytes(r['ours'].maxrss)} vs "
                      f"{fmt_bytes(r['ref'].maxrss)} peak RSS, and writes "
                      f"{r['ref'].out_bytes / max(r['ours'].out_bytes, 1):.1f}× fewer bytes "
-                     "(fp16 + zstd vs float64 HDF5).")
+                     "(fp16 + blosc-lz4 vs float64 HDF5).")
     if mem:
         families = {
             "multi-file corpus (hard-linked copies)": [m for m in mem if m["corpus"].n_files > 1],
