@@ -159,10 +159,15 @@ class ShardReader:
                    files if isinstance(files, _OpenFiles) else _OpenFiles(files))
 
     def _open(self, key: tuple[str, int]) -> tuple[int, list]:
-        """Open shard ``key[1]``: its file descriptor and index, ``[(offset, nbytes), ...]``."""
+        """Open shard ``key[1]``: its file descriptor and index as one flat list
+        ``[offset_0, nbytes_0, offset_1, nbytes_1, ...]`` — one container, not one per chunk:
+        at small selections a shard is opened for one or two segments, and a list of pairs per
+        shard made the garbage collector's full passes (every ~7,000 containers, over all of
+        torch's objects) cost more than reading the segments (measured: 73 ms of a 210-ms
+        epoch of 960 segments)."""
         fd = os.open(self._key.format(key[1]), os.O_RDONLY)
         try:
-            return fd, self._index(fd).tolist()
+            return fd, self._index(fd).reshape(-1).tolist()
         except BaseException:
             os.close(fd)
             raise
@@ -197,7 +202,7 @@ class ShardReader:
                     sink.fill(i, self.fill)
                     continue
                 last = k
-            off, n = index[j]
+            off, n = index[2 * j], index[2 * j + 1]
             if off == _MISSING:
                 sink.fill(i, self.fill)
                 continue

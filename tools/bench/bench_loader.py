@@ -293,7 +293,8 @@ def child_micro(spec: dict) -> dict:
         chunks = []
         for k in range(n_shards):
             fd, index = reader._open((reader._key, k))
-            chunks += [os.pread(fd, int(n), int(o)) for o, n in index if o != 2**64 - 1]
+            chunks += [os.pread(fd, int(n), int(o)) for o, n in zip(index[::2], index[1::2])
+                       if o != 2**64 - 1]
             os.close(fd)
         decode = chunk_decoder(arr.metadata.to_dict()["codecs"][0]["configuration"]["codecs"])
         seg = np.empty(arr.shape[1:], np.float16)
