@@ -104,8 +104,30 @@ class StoreMismatch(RuntimeError):
 
 
 def store_parameters(cfg: ShardConfig) -> dict[str, Any]:
-    """What fixes the content of a store: preprocessing and storage format."""
-    return {"preprocess": asdict(cfg.preprocess), "store": asdict(cfg.store)}
+    """What fixes the content of a store: preprocessing and storage format, with the values in
+    effect (``clevel``: the codec's default when unset; ``shuffle``: None for codecs other
+    than blosc, which have none)."""
+    store = asdict(cfg.store)
+    store["clevel"] = cfg.store.level()
+    if not cfg.store.compressor.startswith("blosc-"):
+        store["shuffle"] = None
+    return {"preprocess": asdict(cfg.preprocess), "store": store}
+
+
+def parameter_differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """``section.key: store has X, this run Y`` for every parameter of ``new`` that the store's
+    recorded ``old`` parameters contradict. A key the store predates counts as what was done
+    before it existed: ``store.shuffle`` was byte shuffle for blosc codecs, nothing otherwise."""
+    legacy = {("store", "shuffle"):
+              "shuffle" if str(old.get("store", {}).get("compressor", "")).startswith("blosc-")
+              else None}
+    diffs = []
+    for section in ("preprocess", "store"):
+        for key, value in new[section].items():
+            was = old.get(section, {}).get(key, legacy.get((section, key)))
+            if was != value:
+                diffs.append(f"{section}.{key}: store has {was!r}, this run {value!r}")
+    return diffs
 
 
 class StoreWriter:
@@ -158,18 +180,14 @@ class StoreWriter:
                 f"writes {STORE_FORMAT_VERSION}; shard into a new --out"
             )
         old = info.get("parameters", {})
-        if old != self.params:
-            diffs = []
-            for section in ("preprocess", "store"):
-                for key, value in self.params[section].items():
-                    was = old.get(section, {}).get(key)
-                    if was != value:
-                        diffs.append(f"{section}.{key}: store has {was!r}, this run {value!r}")
+        diffs = parameter_differences(old, self.params)
+        if diffs:
             raise StoreMismatch(
                 f"--out {self.layout.root} was made with other parameters ("
                 + "; ".join(diffs)
                 + "). Use the same config to add to it, or a new --out."
             )
+        self.params = old  # the store keeps its own record (and so its fingerprint's part)
 
     def _repair(self) -> None:
         """Undo what a killed commit left beyond the ledger."""

@@ -142,6 +142,34 @@ def test_other_parameters_refused(serial_store, small_corpus, capsys):
     assert "l_freq" in capsys.readouterr().err
 
 
+def test_store_from_before_the_codec_keys(small_corpus, tmp_path):
+    """A zstd store recorded before ``shuffle`` existed (and with ``clevel: 1`` written out)
+    takes more files from a run with ``--compressor zstd``, keeps its recorded parameters,
+    and refuses a default run, naming the codec."""
+    first, *rest = sorted(p for p in small_corpus.rglob("*") if p.suffix in (".edf", ".fif"))
+    assert rest
+    part = tmp_path / "in"
+    (part / "a").mkdir(parents=True)
+    shutil.copy(first, part / "a" / first.name)
+    out = tmp_path / "store"
+    assert main(["shard", str(part), "--out", str(out), "--compressor", "zstd",
+                 "--no-progress"]) == 0
+    info_path = out / "store.json"
+    info = json.loads(info_path.read_text())
+    assert info["parameters"]["store"]["clevel"] == 1
+    assert info["parameters"]["store"]["shuffle"] is None
+    del info["parameters"]["store"]["shuffle"]  # as written before the key existed
+    info_path.write_text(json.dumps(info))
+    assert main(["shard", str(part), "--out", str(out), "--no-progress"]) == 2
+    (part / "b").mkdir()
+    shutil.copy(rest[0], part / "b" / rest[0].name)
+    assert main(["shard", str(part), "--out", str(out), "--compressor", "zstd",
+                 "--no-progress"]) == 0
+    after = json.loads(info_path.read_text())
+    assert "shuffle" not in after["parameters"]["store"]
+    assert (open_store(out).recordings()["status"] == "ok").sum() == 2
+
+
 def _shard_cmd(inputs: Path, out: Path, workers: int) -> list[str]:
     return [sys.executable, "-m", "streamdistill.cli", "shard", str(inputs), "--out", str(out),
             "--workers", str(workers), "--no-progress"]
