@@ -33,8 +33,8 @@ from streamdistill.config.sections import (
 )
 
 __all__ = [
-    "COMPRESSORS", "PRESETS", "SHUFFLES", "CompressorConfig", "Config", "ConfigError", "EncodeConfig", "EvaluateConfig",
-    "FinetuneConfig", "OptimConfig", "PreprocessConfig", "PretrainConfig", "ProbeConfig",
-    "SelectConfig", "ShardConfig", "StoreFormatConfig", "load_config", "set_key", "to_dict",
-    "write_resolved",
+    "COMPRESSORS", "PRESETS", "SHUFFLES", "CompressorConfig", "Config", "ConfigError",
+    "EncodeConfig", "EvaluateConfig", "FinetuneConfig", "OptimConfig", "PreprocessConfig",
+    "PretrainConfig", "ProbeConfig", "SelectConfig", "ShardConfig", "StoreFormatConfig",
+    "load_config", "set_key", "to_dict", "write_resolved",
 ]

@@ -6,7 +6,7 @@ test keeps the two equal). Loading, overrides and writing live in :mod:`.loading
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 
 class ConfigError(ValueError):
@@ -114,6 +114,15 @@ class StoreFormatConfig:
         if self.clevel is not None:
             return self.clevel
         return 1 if self.compressor == "zstd" else 9
+
+    def in_effect(self) -> dict:
+        """These settings as applied to the arrays: ``clevel`` resolved by :meth:`level`,
+        ``shuffle`` None for codecs that have none (all but blosc)."""
+        out = asdict(self)
+        out["clevel"] = self.level()
+        if not self.compressor.startswith("blosc-"):
+            out["shuffle"] = None
+        return out
 
 
 #: Store codecs (``shard.store.compressor``) and blosc shuffles (``shard.store.shuffle``).

@@ -105,13 +105,8 @@ class StoreMismatch(RuntimeError):
 
 def store_parameters(cfg: ShardConfig) -> dict[str, Any]:
     """What fixes the content of a store: preprocessing and storage format, with the values in
-    effect (``clevel``: the codec's default when unset; ``shuffle``: None for codecs other
-    than blosc, which have none)."""
-    store = asdict(cfg.store)
-    store["clevel"] = cfg.store.level()
-    if not cfg.store.compressor.startswith("blosc-"):
-        store["shuffle"] = None
-    return {"preprocess": asdict(cfg.preprocess), "store": store}
+    effect (:meth:`~streamdistill.config.StoreFormatConfig.in_effect`)."""
+    return {"preprocess": asdict(cfg.preprocess), "store": cfg.store.in_effect()}
 
 
 def parameter_differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:

@@ -33,14 +33,25 @@ def _blosc():
     return blosc
 
 
-def chunk_compressor(rest: list[dict]) -> Compress | None | bool:
-    """``compress`` for the bytes-to-bytes codecs ``rest`` (the inner chain after ``bytes``):
-    ``None`` for no compression, ``False`` for a chain not written here."""
+def _compression(codecs: list[dict]) -> dict | None | bool:
+    """The one bytes-to-bytes codec after ``bytes`` (little endian) in an inner chain;
+    ``None`` for none, ``False`` for any other chain."""
+    if not codecs or codecs[0].get("name") != "bytes" or \
+            (codecs[0].get("configuration") or {}).get("endian", "little") != "little":
+        return False
+    rest = codecs[1:]
     if not rest:
         return None
-    if len(rest) != 1:
-        return False
-    name, conf = rest[0].get("name"), rest[0].get("configuration") or {}
+    return rest[0] if len(rest) == 1 else False
+
+
+def chunk_compressor(codecs: list[dict]) -> Compress | None | bool:
+    """``compress`` for a whole inner chain ``[bytes(little)] + [zstd|blosc]``: ``None`` for no
+    compression, ``False`` for a chain not written here."""
+    codec = _compression(codecs)
+    if not codec:
+        return codec
+    name, conf = codec.get("name"), codec.get("configuration") or {}
     if name == "zstd":
         from numcodecs.zstd import compress as zstd_compress
 
@@ -61,16 +72,13 @@ def chunk_compressor(rest: list[dict]) -> Compress | None | bool:
 def chunk_decoder(codecs: list[dict]) -> Decode | None | bool:
     """``decode(src, dest)`` for a whole inner chain ``[bytes(little)] + [zstd|blosc]``:
     ``None`` for no compression, ``False`` for a chain not read here."""
-    if not codecs or codecs[0].get("name") != "bytes" or \
-            (codecs[0].get("configuration") or {}).get("endian", "little") != "little":
-        return False
-    rest = codecs[1:]
-    if not rest:
-        return None
-    if len(rest) == 1 and rest[0].get("name") == "zstd":
+    codec = _compression(codecs)
+    if not codec:
+        return codec
+    if codec.get("name") == "zstd":
         from numcodecs.zstd import decompress
 
         return decompress
-    if len(rest) == 1 and rest[0].get("name") == "blosc":
+    if codec.get("name") == "blosc":
         return _blosc().decompress
     return False

@@ -3,11 +3,12 @@
 A segment store's group array keeps one segment per inner chunk of a Zarr v3 shard:
 :class:`ShardReader` reads a chunk with one ``preadv`` of its byte range (from the shard index),
 decodes it (blosc/zstd via numcodecs, ``store/chunk_codecs.py``; nothing for
-``compressor: none``) and converts fp16 → fp32 into its row of the batch. :class:`ZarrReader` falls back to Zarr's own partial reads for other
-layouts; ``_TarReader`` reads the uncompressed ``x.npy`` payloads of a WebDataset export by byte
-range. :func:`open_source` opens a store or an export and lists, per montage group, the selected
-segments and the storage unit (shard or tar) holding each. Shard files stay open in a bounded LRU
-(descriptors and shard indexes only, no data).
+``compressor: none``) and converts fp16 → fp32 into its row of the batch. :class:`ZarrReader`
+falls back to Zarr's own partial reads for other layouts; ``_TarReader`` reads the uncompressed
+``x.npy`` payloads of a WebDataset export by byte range. :func:`open_source` opens a store or
+an export and lists, per montage group, the selected segments and the storage unit (shard or
+tar) holding each. Shard files stay open in a bounded LRU (descriptors and shard indexes only,
+no data).
 """
 
 from __future__ import annotations

@@ -12,7 +12,8 @@ byte for byte against ``zarr``) with one ``numcodecs`` compress call per segment
 — never sees a half-written shard.
 
 Only the layout ``shard`` itself creates is handled: inner chunk ``(1, C, T)``, ``bytes``
-(little-endian) then zstd, blosc or nothing (``store/chunk_codecs.py``), index ``bytes`` (+ ``crc32c``) at the end.
+(little-endian) then zstd, blosc or nothing (``store/chunk_codecs.py``), index ``bytes``
+(+ ``crc32c``) at the end.
 :func:`shard_encoder` returns ``None`` for anything else, and callers fall back to Zarr.
 The array's metadata (its shape) is still written by Zarr (``Array.resize``).
 
@@ -54,10 +55,7 @@ def shard_encoder(meta: dict) -> ShardEncoder | None:
         if (index_names not in (["bytes"], ["bytes", "crc32c"])
                 or _endian(cfg["index_codecs"][0]) != "little"):
             return None
-        inner = cfg["codecs"]
-        if not inner or inner[0]["name"] != "bytes" or _endian(inner[0]) != "little":
-            return None
-        compress = chunk_compressor(inner[1:])
+        compress = chunk_compressor(cfg["codecs"])
         shard_rows = int(meta["chunk_grid"]["configuration"]["chunk_shape"][0])
         fill = float(meta.get("fill_value", 0) or 0)
     except (KeyError, TypeError, ValueError):

@@ -118,7 +118,7 @@ def measure(segs: np.ndarray, runs: int) -> list[dict]:
     raw = segs[0].nbytes
     for label, comp, shuffle, level in CODECS:
         chain = codec_chain(comp, shuffle, level, segs.shape[1:])
-        compress, decode = chunk_compressor(chain[1:]), chunk_decoder(chain)
+        compress, decode = chunk_compressor(chain), chunk_decoder(chain)
         enc_t, dec_t = [], []
         dest = np.empty_like(segs[0])
         for _ in range(runs):
