@@ -13,8 +13,10 @@ strided views of the input — ``(n_tiles, C, L) @ (L, T)`` written straight int
 channel-major ``(C, n_out)`` result (no transposing copy). ``W`` is banded (``taps`` non-zeros per
 row), so the product does ``L / taps`` ≈ 2–3× the minimal arithmetic, but BLAS does it at several
 times the rate of a compiled loop: on 64 ch × 300 s at 160 Hz → 200 Hz, float32, one core, 9 ms
-against 27 ms for the numba kernel this replaced (which also cost ≈ 0.4 s per process to import and
-load). Results equal scipy's up to float rounding (tested, edges included).
+against 27 ms for the numba kernel this replaced, which also cost ≈ 0.4 s per process to import
+and load (both measured while developing, 2026-11-28, median of 3 calls after a warm-up; the
+end-to-end effect is in docs/benchmarks.md, "shard"). Results equal scipy's up to float
+rounding (tested, edges included).
 
 BLAS runs single-threaded here (:func:`streamdistill.blas.single_threaded_blas`): the products
 are small, OpenBLAS would otherwise thread each of them, and ``shard`` already runs one process
