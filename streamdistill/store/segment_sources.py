@@ -98,6 +98,9 @@ class _OpenFiles:
     def __len__(self) -> int:
         return len(self._lru)
 
+    def __contains__(self, key) -> bool:
+        return key in self._lru
+
     def close(self) -> None:
         while self._lru:
             os.close(self._lru.popitem()[1][0])
@@ -132,6 +135,9 @@ class ShardReader:
         self.files = files
         self.decoded = 0
         self._buf = bytearray(0)  # compressed bytes of the segment being read
+        self._index_bytes = 16 * self.shard_rows + (4 if self.crc else 0)
+        #: shard -> fd opened by :meth:`_announce_indexes`, taken over by :meth:`_open`
+        self._opened: dict[int, int] = {}
 
     @classmethod
     def open(cls, array_dir: str | Path, files: _OpenFiles | int = 256) -> ShardReader | None:
@@ -171,16 +177,41 @@ class ShardReader:
         shard made the garbage collector's full passes (every ~7,000 containers, over all of
         torch's objects) cost more than reading the segments (measured: 73 ms of a 210-ms
         epoch of 960 segments)."""
-        fd = os.open(self._key.format(key[1]), os.O_RDONLY)
+        fd = self._opened.pop(key[1], None)
+        if fd is None:
+            fd = os.open(self._key.format(key[1]), os.O_RDONLY)
         try:
             return fd, self._index(fd).reshape(-1).tolist()
         except BaseException:
             os.close(fd)
             raise
 
+    def _announce_indexes(self, shards: list[int]) -> None:
+        """Open the files of ``shards`` not open yet and announce their index ranges with
+        ``posix_fadvise(WILLNEED)``. On a first read of a small selection a batch touches about
+        one new shard per segment; reading each index when its shard comes up was one blocking
+        small read after another before any of the batch's data was even announced (first
+        read of a 5% selection: docs/benchmarks.md, "loader")."""
+        size = self._index_bytes
+        for k in shards:
+            if k in self._opened or (self._key, k) in self.files:
+                continue
+            try:
+                fd = os.open(self._key.format(k), os.O_RDONLY)
+            except FileNotFoundError:
+                continue  # an unwritten shard: read_into fills its rows
+            end = os.fstat(fd).st_size
+            if end >= size:
+                os.posix_fadvise(fd, end - size if self.index_at_end else 0, size, _WILLNEED)
+            self._opened[k] = fd
+
+    def _close_unused(self) -> None:
+        while self._opened:
+            os.close(self._opened.popitem()[1])
+
     def _index(self, fd: int) -> np.ndarray:
         n = self.shard_rows
-        size = 16 * n + (4 if self.crc else 0)
+        size = self._index_bytes
         end = os.fstat(fd).st_size
         raw = os.pread(fd, size, end - size if self.index_at_end else 0) if end >= size else b""
         if len(raw) != size:
@@ -205,23 +236,29 @@ class ShardReader:
         docs/benchmarks.md, "loader"); on cached data the hint costs ≈ 1 µs per segment."""
         rows = np.asarray(rows, np.int64).tolist()
         sink = _Sink(out, self.dtype, self.shape[1:])
+        order = sorted(range(len(rows)), key=rows.__getitem__)
         plan = []  # (i, shard, chunk, offset, nbytes), in storage order
         last, fd, index = -1, -1, None
-        for i in sorted(range(len(rows)), key=rows.__getitem__):
-            k, j = divmod(rows[i], self.shard_rows)
-            if k != last:  # rows come sorted: one file look-up per shard
-                last = k
-                try:
-                    fd, index = self.files.get((self._key, k), self._open)
-                except FileNotFoundError:
-                    fd, index = -1, None
-            if index is None or index[2 * j] == _MISSING:
-                sink.fill(i, self.fill)
-                continue
-            off, n = index[2 * j], index[2 * j + 1]
+        try:
             if _WILLNEED is not None:
-                os.posix_fadvise(fd, off, n, _WILLNEED)
-            plan.append((i, k, j, off, n))
+                self._announce_indexes(sorted({r // self.shard_rows for r in rows}))
+            for i in order:
+                k, j = divmod(rows[i], self.shard_rows)
+                if k != last:  # rows come sorted: one file look-up per shard
+                    last = k
+                    try:
+                        fd, index = self.files.get((self._key, k), self._open)
+                    except FileNotFoundError:
+                        fd, index = -1, None
+                if index is None or index[2 * j] == _MISSING:
+                    sink.fill(i, self.fill)
+                    continue
+                off, n = index[2 * j], index[2 * j + 1]
+                if _WILLNEED is not None:
+                    os.posix_fadvise(fd, off, n, _WILLNEED)
+                plan.append((i, k, j, off, n))
+        finally:
+            self._close_unused()
         last = -1
         for i, k, j, off, n in plan:
             if k != last:  # again: the LRU may have closed it if the batch spans more shards
@@ -246,6 +283,7 @@ class ShardReader:
             self.decoded += 1
 
     def close(self) -> None:
+        self._close_unused()
         self.files.close()
 
 

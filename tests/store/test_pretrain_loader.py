@@ -4,6 +4,8 @@ shares, resume, workers, WebDataset source, bounded reads, errors."""
 from __future__ import annotations
 
 import gc
+import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -317,6 +319,38 @@ def test_bounded_open_shards_and_each_segment_read_once(many_shards):
     n = sum(len(b["segment_ids"]) for b in ds)
     assert n == len(ids) == reader.decoded  # no segment decoded twice, none skipped
     assert 1 <= reader.files.peak <= 3 and len(reader.files) <= 3
+
+
+def _open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc/self/fd")
+def test_shard_reader_announced_indexes_missing_shard_and_no_fd_leak(many_shards, tmp_path):
+    """A batch spanning more shards than the open-file LRU holds, one shard file missing (an
+    unwritten shard reads as the fill value, as in Zarr): values equal Zarr's, and the files
+    opened ahead to announce their indexes are all taken over or closed."""
+    src = many_shards["blosc-lz4"]
+    shutil.copytree(src, tmp_path / "s")
+    store = open_store(tmp_path / "s")
+    (g,) = store.groups
+    arr = store.array(g)
+    array_dir = store.layout.zarr / store.layout.group_array_path(g)
+    (gone,) = [p for p in (array_dir / "c").iterdir() if p.name == "3"]
+    shutil.rmtree(gone)  # shard 3 (rows 12..15) never written
+    rows = np.random.default_rng(1).permutation(arr.shape[0])[:60]
+    assert np.any((rows // 4) == 3)
+    before = _open_fds()
+    reader = ShardReader.open(array_dir, files=2)
+    out = np.empty((len(rows), *arr.shape[1:]), np.float16)
+    reader.read_into(rows, out)
+    assert not reader._opened and len(reader.files) <= 2
+    expect = np.asarray(arr.get_orthogonal_selection((np.sort(rows),)))[
+        np.argsort(np.argsort(rows))]
+    assert np.array_equal(out.view(np.uint16), expect.view(np.uint16))
+    assert np.all(out[(rows // 4) == 3] == 0)
+    reader.close()
+    assert _open_fds() == before
 
 
 # --------------------------------------------------------------------------------- errors
