@@ -228,12 +228,14 @@ class ShardReader:
         """Rows ``rows`` (any order) into ``out[i]``: ``(len(rows), C, T)``, the store dtype, or
         a float32 tensor (each segment converted right after decoding, while cache-hot).
 
-        First every chunk's byte range is looked up (one file look-up per shard, rows sorted)
-        and announced to the kernel with ``posix_fadvise(WILLNEED)``, which queues the reads
-        of any range not in the page cache at once; then the chunks are read and decoded in
-        order. On a first read the disk thus serves a whole batch's scattered ranges in
-        parallel instead of one blocking ``preadv`` at a time (first read of a whole store:
-        docs/benchmarks.md, "loader"); on cached data the hint costs ≈ 1 µs per segment."""
+        First the index ranges of the batch's shards not open yet are announced to the
+        kernel with ``posix_fadvise(WILLNEED)`` (:meth:`_announce_indexes`); then every
+        chunk's byte range is looked up (one file look-up per shard, rows sorted) and
+        announced the same way, which queues the reads of any range not in the page cache at
+        once; then the chunks are read and decoded in order. On a first read the disk thus
+        serves a whole batch's indexes, then its scattered ranges, in parallel instead of one
+        blocking read at a time (first read: docs/benchmarks.md, "loader"); on cached data the
+        hints cost ≈ 1 µs per segment."""
         rows = np.asarray(rows, np.int64).tolist()
         sink = _Sink(out, self.dtype, self.shape[1:])
         order = sorted(range(len(rows)), key=rows.__getitem__)
