@@ -197,13 +197,12 @@ class ShardReader:
             if k in self._opened or (self._key, k) in self.files:
                 continue
             try:
-                fd = os.open(self._key.format(k), os.O_RDONLY)
+                fd = self._opened[k] = os.open(self._key.format(k), os.O_RDONLY)
             except FileNotFoundError:
                 continue  # an unwritten shard: read_into fills its rows
             end = os.fstat(fd).st_size
             if end >= size:
                 os.posix_fadvise(fd, end - size if self.index_at_end else 0, size, _WILLNEED)
-            self._opened[k] = fd
 
     def _close_unused(self) -> None:
         while self._opened:
