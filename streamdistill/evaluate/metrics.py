@@ -51,9 +51,15 @@ def classification_metrics(y: np.ndarray, proba: np.ndarray,
     pred = proba.argmax(axis=1)
     notes: list[str] = []
     present = np.unique(y)
+    confusion = skm.confusion_matrix(y, pred, labels=labels)
+    if len(present) < k:
+        notes.append(f"balanced accuracy over the classes present: {present.tolist()}")
     out: dict[str, Any] = {
         "n": len(y),
-        "balanced_accuracy": _f(skm.balanced_accuracy_score(y, pred)),
+        # mean recall over the classes present in y (sklearn's balanced_accuracy_score, which
+        # warns when a prediction names a class absent from y; here that goes to the notes)
+        "balanced_accuracy": _f(np.mean(confusion[present, present] /
+                                        confusion[present].sum(axis=1))),
         "cohen_kappa": _f(skm.cohen_kappa_score(y, pred, labels=labels)),
         "f1_weighted": _f(skm.f1_score(y, pred, labels=labels, average="weighted",
                                        zero_division=0)),
@@ -73,7 +79,7 @@ def classification_metrics(y: np.ndarray, proba: np.ndarray,
         out["auroc"] = _f(np.mean([skm.roc_auc_score(onehot[:, c], proba[:, c]) for c in cols]))
         out["auc_pr"] = _f(np.mean([skm.average_precision_score(onehot[:, c], proba[:, c])
                                     for c in cols]))
-    out["confusion"] = skm.confusion_matrix(y, pred, labels=labels).tolist()
+    out["confusion"] = confusion.tolist()
     out["notes"] = notes
     return {key: out[key] for key in ("n", *METRICS, "confusion", "notes")}
 
