@@ -726,8 +726,9 @@ def findings(rows: list[dict], micro: dict, train_rows=()) -> list[str]:
             f"sequentially with 2 threads, page cache dropped, gives {disk['threads_2']['mb_s']:,.0f}"
             f" MB/s = {floor:,.0f} segments/s (1 thread: {disk['threads_1']['mb_s']:,.0f} MB/s), "
             f"so the loader reaches {rate / floor * 100:.0f}% of what the disk delivers. Each "
-            "worker announces its batch's byte ranges with `posix_fadvise(WILLNEED)` before "
-            "reading, so the disk serves them in parallel.")
+            "worker announces the index ranges of its batch's new shards, then the batch's byte "
+            "ranges, with `posix_fadvise(WILLNEED)` before reading, so the disk serves them in "
+            "parallel.")
     for row in rows:
         floor = _floor(row, "best")
         if not floor or not row.get("ours"):
