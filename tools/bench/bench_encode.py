@@ -57,6 +57,7 @@ from tools.bench.common import (
     md_table,
     median,
     run_measured,
+    store_format_is_current,
     which,
     write_section,
 )
@@ -77,16 +78,28 @@ QUICK_CORPUS = (3, 3, 600.0)
 SFREQS = (160.0, 250.0, 256.0)
 CORPUS_SEED = 11
 
+def read_encode_finding(read_encode: dict[str, Any]) -> str:
+    """The first note, its numbers taken from the run's per-group results."""
+    def span(key: str, fmt: str = ",.0f") -> str:
+        vals = [g[key] for g in read_encode.values()]
+        return f"{min(vals):{fmt}}–{max(vals):{fmt}}"
+
+    bound = max(g["encode_over_read"] for g in read_encode.values()) < 0.5
+    verdict = "compute bound, far from I/O bound" if bound else "not far from I/O bound"
+    return (
+        f"On 2 CPU threads encoding is {verdict}: the groups encode at "
+        f"{span('encode_seg_s')} segments/s while the store reads at {span('read_rows_seg_s')} "
+        f"segments/s (encode/read {span('encode_over_read', '.2f')}). The model alone runs at "
+        f"{span('decomp_model_seg_s')} segments/s; the rest is the per-block fsync and the read, "
+        "which overlaps the model on a prefetch thread (with 2 cores the overlap is limited: "
+        "the read thread competes with torch's threads). C·W ≈ 51k samples per segment in "
+        "every group, so the cost per segment is about constant and hours of EEG per second "
+        "scale with the window (13 s for 19 ch, 4 s for 64 ch).")
+
+
 #: Hand-written findings from the CPU run documented in docs/benchmarks.md (2-core machine,
-#: commit in the machine table); rendered under "Notes". Revise when the numbers change.
+#: commit in the machine table); rendered under "Notes" after :func:`read_encode_finding`.
 NOTES: tuple[str, ...] = (
-    "On 2 CPU threads encoding is compute bound, far from I/O bound: the groups encode at "
-    "≈ 300–370 segments/s while the store reads at ≈ 1,850–2,300 segments/s (encode/read "
-    "0.16–0.19). The model alone runs at ≈ 390–465 segments/s; the rest is the per-block "
-    "fsync and the read, which now overlaps the model on a prefetch thread (with 2 cores the "
-    "overlap is limited: the read thread competes with torch's threads). C·W ≈ 51k samples per "
-    "segment in every group, so the cost per segment is about constant and hours of EEG per "
-    "second scale with the window (13 s for 19 ch, 4 s for 64 ch).",
     "`encode_store` reads each block with `store.read_rows` (one batched pass of Zarr's codec "
     "pipeline, faster than a plain `np.asarray(arr[a:b])` slice: \"read\" vs \"slice\" "
     "columns) on a background thread while the model encodes the block before "
@@ -167,7 +180,7 @@ def shard_cmd(inp: list[Path], out: Path) -> list[str]:
 def make_store(inputs: list[Path], dest: Path) -> Path:
     """``streamdistill shard`` of ``inputs`` into ``dest`` (once; all cores)."""
     done = dest.with_name(dest.name + ".done")
-    if done.exists() and dest.exists():
+    if done.exists() and dest.exists() and store_format_is_current(dest):
         return dest
     shutil.rmtree(dest, ignore_errors=True)
     log(f"sharding {', '.join(p.name for p in inputs)} → {dest}")
@@ -290,7 +303,7 @@ def part_read_encode(store, cfg, device, runs: int, work: Path) -> dict[str, Any
     from streamdistill.encode.train import load_compressor
 
     groups = sorted(store.groups, key=lambda g: store.groups[g].n_channels)
-    wdir = work / "weights"
+    wdir = work / "weights" / str(store.fingerprint)[:16]  # weights are bound to their store
     weights = {g: weights_for(store, g, cfg, wdir, device) for g in groups}
     block = cfg.encode_batch
     res: dict[str, Any] = {}
@@ -632,7 +645,8 @@ def write_doc(doc: Path, *, bench: dict[str, Any] | None = None,
         parts.append(render_bench(b))
         for extra in b.get("extra_devices", []):
             parts.append(render_bench(extra, with_machine=True))
-        notes = list(NOTES) if b.get("notes") else []  # the current wording of the findings
+        notes = ([read_encode_finding(b["read_encode"])] if b.get("read_encode") else []) \
+            + list(NOTES) if b.get("notes") else []  # the current wording of the findings
         if notes:
             parts += ["", "Notes:", ""] + [f"- {n}" for n in notes] + [""]
     else:

@@ -72,6 +72,7 @@ from tools.bench.common import (
     md_table,
     median,
     run_measured,
+    store_format_is_current,
     wait_for_quiet,
     publish,
     write_section,
@@ -87,6 +88,8 @@ QUICK = (1800.0, 2)
 FRACTIONS = (5.0, 25.0, 100.0)
 #: Stores built from the same recordings: the default codec, zstd level 1, and no compression.
 STORES = {"default": (), "zstd": ("--compressor", "zstd"), "none": ("--compressor", "none")}
+#: The store format settings those flags give (to tell a stale cached store).
+STORE_SETTINGS = {"default": {}, "zstd": {"compressor": "zstd"}, "none": {"compressor": "none"}}
 #: Selections measured over several epochs from one loader (training use), and the epochs.
 TRAIN_FRACTIONS = (5.0, 25.0, 100.0)
 EPOCHS = 4
@@ -133,7 +136,8 @@ def build_inputs(cache: Path, duration_s: float, copies: int) -> dict[str, Path]
     out = {}
     for comp, flags in STORES.items():
         store = cache / f"store_{tag}_{comp}"
-        if not store.with_name(store.name + ".done").exists():
+        if not (store.with_name(store.name + ".done").exists()
+                and store_format_is_current(store, **STORE_SETTINGS[comp])):
             shutil.rmtree(store, ignore_errors=True)
             log(f"sharding {copies} × {duration_s:g} s → {store} ({comp})")
             cmd = [sys.executable, "-m", "streamdistill.cli", "shard", str(inputs), "--out",

@@ -300,6 +300,28 @@ def median(values: Sequence[float]) -> float:
     return float(statistics.median(values))
 
 
+# ------------------------------------------------------------------------------ cached stores
+
+
+def store_format_is_current(store: str | Path, **settings: object) -> bool:
+    """Whether a store a bench built earlier and keeps in its cache was written with the store
+    format ``streamdistill shard`` uses now (``StoreFormatConfig(**settings)``, the defaults
+    plus the flags the bench passes), by the rule ``shard`` applies before adding files to an
+    existing store. A default that changed since (the codec did) makes the cached store stale:
+    reusing it would measure the old format."""
+    import json
+
+    from streamdistill.config import StoreFormatConfig
+    from streamdistill.shard.commit import parameter_differences
+
+    try:
+        recorded = json.loads((Path(store) / "store.json").read_text())["parameters"]["store"]
+    except (OSError, KeyError, ValueError):
+        return False
+    wanted = StoreFormatConfig(**settings).in_effect()
+    return not parameter_differences({"store": recorded}, {"preprocess": {}, "store": wanted})
+
+
 # ------------------------------------------------------------------------------ sizes/format
 
 
