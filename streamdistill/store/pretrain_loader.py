@@ -52,8 +52,9 @@ Use :func:`make_dataloader` rather than a plain ``DataLoader``: it computes the 
 workers fork, keeps the workers across epochs (each pass tells them its epoch and resume point
 through a few shared bytes, and the plan is a pure function of those, so a persistent worker
 needs nothing else; their open shard files and indexes stay warm), hands batches back through the
-slot pool and counts them for :meth:`SelectedBatches.state`. Starting two workers costs ≈ 0.1–0.2 s,
-as long as a whole epoch of a 5% selection takes to read (docs/benchmarks.md, "loader").
+slot pool and counts them for :meth:`SelectedBatches.state`. From ``iter(loader)`` to the first
+batch takes ≈ 50–90 ms (forking two workers, ≈ 20 ms, then each one's first batch): a third of
+a whole epoch of a 5% selection (docs/benchmarks.md, "loader", first-batch column).
 """
 
 from __future__ import annotations

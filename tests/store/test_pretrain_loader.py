@@ -353,6 +353,29 @@ def test_shard_reader_announced_indexes_missing_shard_and_no_fd_leak(many_shards
     assert _open_fds() == before
 
 
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc/self/fd")
+def test_shard_reader_damaged_shard_clear_error_and_no_fd_leak(many_shards, tmp_path):
+    """A shard file cut short (its index damaged) fails the batch with a clear StoreError;
+    the files opened ahead for the batch's indexes are closed all the same."""
+    from streamdistill.store.segment_store import StoreError
+
+    shutil.copytree(many_shards["blosc-lz4"], tmp_path / "s")
+    store = open_store(tmp_path / "s")
+    (g,) = store.groups
+    array_dir = store.layout.zarr / store.layout.group_array_path(g)
+    damaged = array_dir / "c" / "5" / "0" / "0"
+    damaged.write_bytes(damaged.read_bytes()[:100])  # shard 5: rows 20..23
+    rows = np.arange(0, 40)
+    before = _open_fds()
+    reader = ShardReader.open(array_dir, files=8)
+    out = np.empty((len(rows), *store.array(g).shape[1:]), np.float16)
+    with pytest.raises(StoreError, match="checksum mismatch|truncated"):
+        reader.read_into(rows, out)
+    assert not reader._opened
+    reader.close()
+    assert _open_fds() == before
+
+
 # --------------------------------------------------------------------------------- errors
 
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -31,6 +30,7 @@ import numpy as np
 from tools.bench.common import (
     REPO_ROOT,
     SINGLE_THREAD_ENV,
+    cached_store,
     machine_info,
     machine_table,
     md_table,
@@ -59,18 +59,6 @@ ANCHOR = "zstd"
 
 def log(msg: str) -> None:
     print(f"[bench_codec {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
-
-
-def build_store(src: Path, store: Path) -> Path:
-    """``streamdistill shard src --out store`` once (the codec does not matter: we read fp16)."""
-    done = store.with_name(store.name + ".done")
-    if not done.exists():
-        shutil.rmtree(store, ignore_errors=True)
-        log(f"sharding {src} → {store}")
-        subprocess.run([sys.executable, "-m", "streamdistill.cli", "shard", str(src), "--out",
-                        str(store), "--workers", "2", "--no-progress"], check=True, cwd=REPO_ROOT)
-        done.write_text("ok")
-    return store
 
 
 def synth_corpus(dest: Path, quick: bool) -> Path:
@@ -205,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     sources = {"synthetic 64 ch, 256 Hz": synth_corpus(args.cache / "synth", args.quick)}
     if EEGMMIDB.exists():
         sources = {"eegmmidb (real EEG)": EEGMMIDB, **sources}
-    stores = {name: build_store(src, args.cache / f"store-{i}") for i, (name, src)
+    stores = {name: cached_store([src], args.cache / f"store-{i}", workers=2, log=log) for i, (name, src)
               in enumerate(sources.items())}
     os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     info = machine_info(PACKAGES)

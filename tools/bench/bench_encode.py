@@ -56,8 +56,8 @@ from tools.bench.common import (
     machine_table,
     md_table,
     median,
+    cached_store,
     run_measured,
-    store_format_is_current,
     which,
     write_section,
 )
@@ -173,25 +173,9 @@ def sd() -> list[str]:
         return [sys.executable, "-m", "streamdistill.cli"]
 
 
-def shard_cmd(inp: list[Path], out: Path) -> list[str]:
-    return [*sd(), "shard", *map(str, inp), "--out", str(out), "--no-progress"]
-
-
 def make_store(inputs: list[Path], dest: Path) -> Path:
     """``streamdistill shard`` of ``inputs`` into ``dest`` (once; all cores)."""
-    done = dest.with_name(dest.name + ".done")
-    if done.exists() and dest.exists() and store_format_is_current(dest):
-        return dest
-    shutil.rmtree(dest, ignore_errors=True)
-    log(f"sharding {', '.join(p.name for p in inputs)} → {dest}")
-    t0 = time.perf_counter()
-    res = subprocess.run(shard_cmd(inputs, dest), capture_output=True, text=True, cwd=REPO_ROOT)
-    if res.returncode != 0:
-        raise RuntimeError(f"shard failed: {res.stderr[-2000:]}")
-    log(f"  {res.stdout.strip().splitlines()[-1] if res.stdout.strip() else ''} "
-        f"({time.perf_counter() - t0:.0f} s)")
-    done.write_text("ok")
-    return dest
+    return cached_store(inputs, dest, log=log)
 
 
 def linked_copies(files: list[Path], root: Path, dest: Path, k: int) -> Path:

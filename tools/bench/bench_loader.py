@@ -57,7 +57,6 @@ import bisect
 import json
 import os
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -65,6 +64,7 @@ from typing import Any
 
 from tools.bench.common import (
     REPO_ROOT,
+    cached_store,
     dir_bytes,
     fmt_bytes,
     machine_info,
@@ -72,7 +72,6 @@ from tools.bench.common import (
     md_table,
     median,
     run_measured,
-    store_format_is_current,
     wait_for_quiet,
     publish,
     write_section,
@@ -86,10 +85,9 @@ PACKAGES = ("streamdistill", "torch", "numpy", "zarr", "numcodecs", "h5py", "psu
 FULL = (7200.0, 12)
 QUICK = (1800.0, 2)
 FRACTIONS = (5.0, 25.0, 100.0)
-#: Stores built from the same recordings: the default codec, zstd level 1, and no compression.
-STORES = {"default": (), "zstd": ("--compressor", "zstd"), "none": ("--compressor", "none")}
-#: The store format settings those flags give (to tell a stale cached store).
-STORE_SETTINGS = {"default": {}, "zstd": {"compressor": "zstd"}, "none": {"compressor": "none"}}
+#: Stores built from the same recordings (store format settings): the default codec, zstd
+#: level 1, and no compression.
+STORES = {"default": {}, "zstd": {"compressor": "zstd"}, "none": {"compressor": "none"}}
 #: Selections measured over several epochs from one loader (training use), and the epochs.
 TRAIN_FRACTIONS = (5.0, 25.0, 100.0)
 EPOCHS = 4
@@ -133,20 +131,8 @@ def build_inputs(cache: Path, duration_s: float, copies: int) -> dict[str, Path]
             dst.parent.mkdir(parents=True, exist_ok=True)
             os.link(src, dst)
         (inputs / "done").write_text("ok")
-    out = {}
-    for comp, flags in STORES.items():
-        store = cache / f"store_{tag}_{comp}"
-        if not (store.with_name(store.name + ".done").exists()
-                and store_format_is_current(store, **STORE_SETTINGS[comp])):
-            shutil.rmtree(store, ignore_errors=True)
-            log(f"sharding {copies} × {duration_s:g} s → {store} ({comp})")
-            cmd = [sys.executable, "-m", "streamdistill.cli", "shard", str(inputs), "--out",
-                   str(store), "--workers", "2", *flags, "--no-progress"]
-            res = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO_ROOT, check=False)
-            if res.returncode != 0:
-                raise RuntimeError(f"shard failed: {res.stderr[-2000:]}")
-            store.with_name(store.name + ".done").write_text("ok")
-        out[comp] = store
+    out = {comp: cached_store([inputs], cache / f"store_{tag}_{comp}", settings=settings,
+                              workers=2, log=log) for comp, settings in STORES.items()}
     h5 = cache / f"labram_{tag}.h5"
     if not h5.with_name(h5.name + ".done").exists():
         log(f"writing the LaBraM-style HDF5 {h5}")
