@@ -53,8 +53,10 @@ workers fork, keeps the workers across epochs (each pass tells them its epoch an
 through a few shared bytes, and the plan is a pure function of those, so a persistent worker
 needs nothing else; their open shard files and indexes stay warm), hands batches back through the
 slot pool and counts them for :meth:`SelectedBatches.state`. From ``iter(loader)`` to the first
-batch takes ≈ 50–90 ms (forking two workers, ≈ 20 ms, then each one's first batch): a third of
-a whole epoch of a 5% selection (docs/benchmarks.md, "loader", first-batch column).
+batch takes ≈ 35–90 ms on the machines measured (forking two workers, ≈ 15–20 ms, then each
+one's first batch, which also faults in its first 13-MB slot: ≈ 4.5 ms against 1.1 ms to
+rewrite it). That is about a third of a one-epoch run over a 5% selection of the benchmark's
+22-h store, and is paid once per loader (docs/benchmarks.md, "loader").
 """
 
 from __future__ import annotations

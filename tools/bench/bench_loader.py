@@ -47,7 +47,11 @@ earlier read of them, and again after 1.5 s of idle.
 
 Where the time goes (one child pinned to one CPU): decoding alone, per codec (every inner
 chunk of the first shards, bytes already in memory, numcodecs), ``store.read_rows`` (Zarr's pipeline),
-the fp16 → fp32 copy of one segment, and our loader in-process (``num_workers=0``).
+the fp16 → fp32 copy of one segment, our loader in-process (``num_workers=0``; the whole store and
+the 5% selection), and the cost of one 13-MB float32 batch written into a fresh shared mapping, a
+reused one, and a fresh tensor moved to shared memory (PyTorch's default hand-over). Each
+one-epoch run of ours also records how long ``iter(loader)`` takes (the workers' fork) and how
+many batch slots the workers wrote.
 """
 
 from __future__ import annotations
@@ -359,22 +363,36 @@ def child_epoch(spec: dict) -> dict:
                             persistent_workers=bool(spec.get("persistent")),
                             generator=torch.Generator().manual_seed(SEED))
         key = None
-    seconds, segments, first = [], [], []
+    seconds, segments, first, started = [], [], [], []
     for epoch in range(int(spec.get("epochs", 1))):
         if ds is not None:
             ds.set_epoch(epoch)
         t0 = time.perf_counter()
         got = 0
-        for batch in loader:
+        batches = iter(loader)  # forks the workers (ours: on the first pass only)
+        started.append(time.perf_counter() - t0)
+        for batch in batches:
             if not got:
                 first.append(time.perf_counter() - t0)
             x = batch[key] if key else batch
             got += int(x.shape[0])
         seconds.append(time.perf_counter() - t0)
         segments.append(got)
+        if epoch == 0:
+            slots = _slots_written(getattr(loader, "_pool", None), tuple(x.shape))
     return {"segments": segments[0], "selected": len(ids), "seconds": seconds[0],
-            "first_batch_s": first[0], "epoch_seconds": seconds, "epoch_segments": segments,
-            "dtype": str(x.dtype), "shape": list(x.shape)}
+            "first_batch_s": first[0], "iter_s": started[0], "slots_written": slots,
+            "epoch_seconds": seconds, "epoch_segments": segments, "dtype": str(x.dtype),
+            "shape": list(x.shape)}
+
+
+def _slots_written(pool, shape: tuple[int, ...]) -> int | None:
+    """How many of our loader's batch slots the workers wrote (each costs its page faults once):
+    a slot never written is still all zeros (a sparse look, every 97th sample, suffices for EEG
+    batches). ``None`` for the reference (no pool)."""
+    if pool is None:
+        return None
+    return sum(bool(pool.view(k, shape)[:, :, ::97].any()) for k in range(pool.n_slots))
 
 
 def child_micro(spec: dict) -> dict:
@@ -446,13 +464,51 @@ def child_micro(spec: dict) -> dict:
         os.close(fd)
     out.update(cached_read_hot_us=median(hot) * 1e6, cached_read_idle_us=median(idle) * 1e6,
                cached_read_bytes=sum(n for _, _, n in ranges) / len(ranges))
-    # (5) our loader in this process (no workers): reading + decoding + converting
+    # (5) our loader in this process (no workers): reading + decoding + converting; the whole
+    # store, and the 5% selection (about one shard opened per segment)
     for comp in STORES:
         ds = SelectedBatches(spec[comp], batch_size=BATCH, seed=SEED)
         t0 = time.perf_counter()
         n = sum(int(b["x"].shape[0]) for b in ds)
         out[f"ours_inprocess_{comp}"] = n / (time.perf_counter() - t0)
+    ds = SelectedBatches(spec["default"], selection(open_store(spec["default"]).n_segments, 5.0),
+                         batch_size=BATCH, seed=SEED)
+    t0 = time.perf_counter()
+    n = sum(int(b["x"].shape[0]) for b in ds)
+    out["ours_inprocess_default_5pct"] = n / (time.perf_counter() - t0)
+    out.update(batch_memory_ms(tuple(dst.shape)))
     return out
+
+
+def batch_memory_ms(shape: tuple[int, ...], repeats: int = 5) -> dict[str, float]:
+    """Milliseconds to write one float32 batch of ``shape`` into: a fresh shared mapping (a
+    slot's first use: every page faulted in), the same mapping again (a reused slot), and a
+    fresh tensor moved to shared memory (PyTorch's default hand-over of a worker's batch);
+    medians of ``repeats``."""
+    import mmap
+
+    import numpy as np
+    import torch
+
+    batch = torch.randn(shape)
+    first, again, fresh = [], [], []
+    for _ in range(repeats):
+        mem = mmap.mmap(-1, batch.numel() * 4)  # MAP_SHARED | MAP_ANONYMOUS, as SlotPool
+        slot = torch.from_numpy(np.frombuffer(mem, np.float32).reshape(shape))
+        for times in (first, again):
+            t0 = time.perf_counter()
+            slot.copy_(batch)
+            times.append((time.perf_counter() - t0) * 1e3)
+        del slot
+        mem.close()
+        t0 = time.perf_counter()
+        t = torch.empty(shape)
+        t.copy_(batch)
+        t.share_memory_()
+        fresh.append((time.perf_counter() - t0) * 1e3)
+        del t
+    return {"slot_first_write_ms": median(first), "slot_rewrite_ms": median(again),
+            "fresh_shared_batch_ms": median(fresh)}
 
 
 # ---------------------------------------------------------------------------------- runs
@@ -531,6 +587,13 @@ def training_runs(inputs: dict[str, Path], fractions, runs: int, epochs: int,
                     f"{res['segments'] / res['seconds']:,.0f} (load {res['background']:.2f})")
         rows.append(row)
     return rows
+
+
+def _after_first(results: list[dict]) -> float:
+    """Median segments/s of one-epoch runs from the first batch to the last (start-up left
+    out; the first batch's segments too)."""
+    return median([(r["segments"] - BATCH) / (r["seconds"] - r["first_batch_s"])
+                   for r in results])
 
 
 def _later_rate(res: dict) -> float:
@@ -642,7 +705,19 @@ def render(info: dict, inputs: dict, n_segments: int, rows: list[dict], micro: d
               for _ in range(1) if "cached_read_hot_us" in micro),
             *([f"our loader in-process (`num_workers=0`), whole store, {CODEC_NAMES[c]}",
                f"{micro[f'ours_inprocess_{c}']:,.0f}"] for c in STORES),
+            *([["our loader in-process, the 5% selection (default codec)",
+                f"{micro['ours_inprocess_default_5pct']:,.0f}"]]
+              if "ours_inprocess_default_5pct" in micro else []),
         ]),
+        *([
+            "",
+            "One float32 batch of 64 × 64 × 800 (13 MB), ms: written into a fresh shared "
+            "mapping (a slot's first use) "
+            f"{micro['slot_first_write_ms']:.1f}, into the same mapping again (a reused slot) "
+            f"{micro['slot_rewrite_ms']:.1f}, as a fresh tensor moved to shared memory "
+            f"(PyTorch's default hand-over of a worker's batch) "
+            f"{micro['fresh_shared_batch_ms']:.1f}.",
+        ] if "slot_first_write_ms" in micro else []),
     ]
     body += ["", "### Reading the numbers", ""] + [f"- {n}" for n in findings(rows, micro,
                                                                                  train_rows)]
@@ -734,25 +809,55 @@ def findings(rows: list[dict], micro: dict, train_rows=()) -> list[str]:
             f"delivers {rate:,.0f}/s, {rate / floor * 100:.0f}% of it.")
     if "cached_read_hot_us" in micro:
         hot, idle = micro["cached_read_hot_us"], micro["cached_read_idle_us"]
-        out.append(
-            f"Page cache on this machine (a VM): reading a cached segment takes {hot:.0f} µs right "
-            f"after the same ranges were read and {idle:.0f} µs after {IDLE_S:g} s of idle "
-            f"({idle / hot:.1f}×; one core, the 5% selection's ranges). A one-epoch \"warm\" run "
-            "reads each segment once, seconds after the files were warmed, so it pays the "
-            "second figure for every segment (ours and the reference alike); epochs 2… of "
-            "training use re-read ranges touched less than a second earlier. Anonymous memory "
-            "shows no such effect (a 200-MB copy: +0–20% after 2 s idle, measured while "
-            "developing).")
+        head = (f"Page cache on this machine: reading a cached segment takes {hot:.0f} µs right "
+                f"after the same ranges were read and {idle:.0f} µs after {IDLE_S:g} s of idle "
+                f"({idle / hot:.1f}×; one core, the 5% selection's ranges). ")
+        if idle / hot >= 1.5:
+            out.append(head + "A one-epoch \"warm\" run reads each segment once, seconds after "
+                       "the files were warmed, so it pays the second figure for every segment "
+                       "(ours and the reference alike); epochs 2… of training use re-read "
+                       "ranges touched less than a second earlier.")
+        else:
+            out.append(head + "No idle cost here, so a one-epoch \"warm\" run reads at the "
+                       "page cache's full speed (an earlier VM of this project measured 9× "
+                       "after idle, which bounded its one-epoch runs; the check runs every "
+                       "time).")
     warm5 = by.get(("warm", 5.0))
-    if warm5 and warm5.get("ours") and "first_batch_s" in warm5["ours"][0]:
-        first = median([r["first_batch_s"] for r in warm5["ours"]])
-        total = median([r["seconds"] for r in warm5["ours"]])
-        out.append(
-            f"Warm, 5% selection, one epoch: {total * 1e3:.0f} ms in all, of which "
-            f"{first * 1e3:.0f} ms pass before the first batch (forking the 2 workers and "
-            "making the DataLoader's queues ≈ 20 ms, then each worker's first batch, which also "
-            "maps its first 13-MB slot). From the second epoch on the workers and slots are "
-            "reused (training use, above).")
+    if warm5 and warm5.get("ours") and "iter_s" in warm5["ours"][0]:
+        runs = warm5["ours"]
+        total, first = (median([r[k] for r in runs]) for k in ("seconds", "first_batch_s"))
+        fork = median([r["iter_s"] for r in runs])
+        slots = median([r["slots_written"] for r in runs])
+        n = runs[0]["segments"]
+        text = (
+            f"Warm, 5% selection, one epoch ({n:,} segments): {total * 1e3:.0f} ms in all. "
+            f"`iter(loader)` (forking the 2 workers, the DataLoader's queues) takes "
+            f"{fork * 1e3:.0f} ms and the first batch arrives at {first * 1e3:.0f} ms. The "
+            f"workers wrote {slots:.0f} distinct batch slots")
+        if "slot_first_write_ms" in micro:
+            text += (
+                f"; writing a batch into a slot for the first time costs "
+                f"{micro['slot_first_write_ms']:.1f} ms (page faults on 13 MB) against "
+                f"{micro['slot_rewrite_ms']:.1f} ms into a reused one, so about "
+                f"{slots * (micro['slot_first_write_ms'] - micro['slot_rewrite_ms']):.0f} ms of "
+                "the workers' CPU go to first uses")
+        if "ours_inprocess_default_5pct" in micro:
+            sparse, dense = micro["ours_inprocess_default_5pct"], micro["ours_inprocess_default"]
+            text += (
+                f". In-process, the 5% selection reads at {sparse:,.0f} segments/s per core "
+                f"against {dense:,.0f}/s for the whole store ({1e6 / sparse:.0f} vs "
+                f"{1e6 / dense:.0f} µs per segment)")
+            if sparse < 0.95 * dense:
+                text += (": at 5% nearly every segment lies in a shard of its own, which is "
+                         "opened and its index read")
+        text += (". Start-up and first uses are paid once per loader: from the second epoch on "
+                 "the workers and slots are reused (training use, above). From the first batch "
+                 "to the last, one-epoch runs of the 5% selection deliver "
+                 f"{_after_first(runs):,.0f} segments/s warm")
+        cold5 = by.get(("cold", 5.0))
+        if cold5 and cold5.get("ours"):
+            text += f" and {_after_first(cold5['ours']):,.0f} segments/s on a first read"
+        out.append(text + " (median).")
     for row in train_rows:
         ours = median([_later_rate(r) for r in row["ours"]])
         ref = median([_later_rate(r) for r in row["ref"]])
@@ -779,13 +884,13 @@ NOTES: tuple[str, ...] = (
     "reference float64 (as LaBraM's loader does before `.float()` on the GPU): the reference "
     "moves twice the bytes but converts nothing.",
     "The selections are random subsets. Our reader fetches each selected segment by its byte "
-    "range inside its shard (one read and one decode per segment, never a whole shard), so its "
-    "cost per segment does not depend on how the selection is spread over the shards.",
-    "Worker batches come back through a pool of reused shared-memory slots (`SlotPool`). "
-    "PyTorch's default hand-over, a fresh shared-memory tensor per batch, took ≈ 6.7 ms of "
-    "worker CPU per batch of 64 (allocation and page faults on 13 MB) against ≈ 8 ms to decode "
-    "the batch (measured while developing, same machine). The pool is the largest part of our "
-    "peak RSS besides the interpreters (prefetch_factor + 2 batches per worker).",
+    "range inside its shard (one read and one decode per segment, never a whole shard); a "
+    "sparse selection adds one shard opening per segment (above).",
+    "Worker batches come back through a pool of reused shared-memory slots (`SlotPool`) "
+    "instead of PyTorch's default hand-over, a fresh shared-memory tensor per batch (its cost "
+    "per batch: table above). The pool is the largest part of our peak RSS besides the "
+    "interpreters (prefetch_factor + 2 batches per worker, mapped but faulted in only where "
+    "written).",
     "The machine is shared: the background-load column gives the cores other processes used "
     "during each run; on 2 cores a load of 1 takes about half of the CPU the loaders need.",
 )
