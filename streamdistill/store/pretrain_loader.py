@@ -39,6 +39,10 @@ memory (:class:`SlotPool`), so handing it to the main process neither copies nor
 Stores of another layout fall back to Zarr's own partial reads (:class:`ZarrReader`); WebDataset
 tars are read by byte range the same way (their ``x.npy`` payloads are uncompressed). Shard files
 stay open in a bounded LRU (``max_open_shards`` file descriptors and shard indexes, no data).
+Each worker reads ahead along its own list of batches (:meth:`SelectedBatches._read_ahead`):
+while one batch decodes, the kernel is already fetching the next batch's segments and the
+shard indexes of the one after (``posix_fadvise(WILLNEED)``; no data is held by us), which
+matters most where the store is larger than RAM and every epoch is a first read.
 Memory per worker: the plan, one segment of scratch and the batches in flight — not the shuffle
 window, not the store.
 
@@ -434,16 +438,34 @@ class SelectedBatches(IterableDataset):
             if self._pass is not None:  # a persistent worker: this pass's epoch and start
                 self._epoch, self._done = (int(v) for v in self._pass)
             self.plan()
-            mine = self.rank_batches()[self._done + info.id::info.num_workers]
-            for j in mine.tolist():
+            mine = self.rank_batches()[self._done + info.id::info.num_workers].tolist()
+            for p, j in enumerate(mine):
+                self._read_ahead(mine, p)
                 yield self.read_batch(j, shared=True, pool=self._pool, owner=info.id)
             return
         self._begin()
         pool = SlotPool(3, self._slot_bytes())  # the batch in use, the previous one, the next
-        for j in self.rank_batches()[self._done:].tolist():
+        batches = self.rank_batches()[self._done:].tolist()
+        for p, j in enumerate(batches):
+            self._read_ahead(batches, p)
             batch = _unpack(self.read_batch(j, pool=pool), pool)
             self._done += 1
             yield batch
+
+    def _read_ahead(self, batches: list[int], p: int) -> None:
+        """Before reading ``batches[p]``: announce the byte ranges of ``batches[p + 1]`` (whose
+        shard indexes were announced one batch earlier) and the shard indexes of
+        ``batches[p + 2]`` (at ``p = 0``: the indexes of the next two). So on a first read
+        the disk serves the next batch's segments and the one after's indexes while this
+        batch decodes, instead of each batch waiting for its own two round trips (indexes,
+        then data); on cached data it costs ≈ 2 µs per segment."""
+        plan = self.plan()
+        steps = ((p + 1, 1), (p + 2, 1)) if p == 0 else ((p + 1, 2), (p + 2, 1))
+        for q, step in steps:
+            if q < len(batches):
+                j = batches[q]
+                self._source.read_ahead(self._source.groups[int(plan.groups[j])].name,
+                                        plan.ids[plan.starts[j]:plan.starts[j + 1]], step)
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()

@@ -204,9 +204,11 @@ class ShardReader:
             if end >= size:
                 os.posix_fadvise(fd, end - size if self.index_at_end else 0, size, _WILLNEED)
 
-    def _close_unused(self) -> None:
-        while self._opened:
-            os.close(self._opened.popitem()[1])
+    def _close_unused(self, shards: set[int] | None = None) -> None:
+        """Close the files opened ahead for ``shards`` (all: ``None``) that no look-up took
+        over (an error stopped the batch, or the LRU had them open already)."""
+        for k in list(self._opened) if shards is None else shards & self._opened.keys():
+            os.close(self._opened.pop(k))
 
     def _index(self, fd: int) -> np.ndarray:
         n = self.shard_rows
@@ -223,6 +225,58 @@ class ShardReader:
                                  "damaged — re-run `streamdistill shard` into a new --out")
         return np.frombuffer(raw, "<u8", count=2 * n).reshape(n, 2)
 
+    def announce(self, rows: np.ndarray) -> None:
+        """Read-ahead, step 1 of 2, for a batch read later: open the files of its shards not
+        open yet and announce their index ranges (:meth:`_announce_indexes`). Never blocks on
+        the disk. The files stay in ``_opened`` (at most ``files.max_open``, oldest closed
+        first) until :meth:`prepare` or :meth:`read_into` takes them over."""
+        if _WILLNEED is None:
+            return
+        try:
+            self._announce_indexes(sorted({int(r) // self.shard_rows for r in rows}))
+        except OSError:
+            pass  # an unreadable shard: reading this batch will report it
+        while len(self._opened) > self.files.max_open:
+            os.close(self._opened.pop(next(iter(self._opened))))
+
+    def prepare(self, rows: np.ndarray) -> None:
+        """Read-ahead, step 2 of 2: look up the batch's byte ranges (reading the shard indexes
+        :meth:`announce` asked for one batch earlier, by then in the page cache) and announce
+        them, so the disk fetches this batch's segments while the current one decodes."""
+        if _WILLNEED is None:
+            return
+        rows = np.asarray(rows, np.int64).tolist()
+        try:
+            self._look_up(rows, sorted(range(len(rows)), key=rows.__getitem__), None)
+        except (OSError, StoreError):
+            pass  # a damaged shard: reading this batch will report it, not the one before
+        finally:
+            self._close_unused({r // self.shard_rows for r in rows})
+
+    def _look_up(self, rows: list[int], order: list[int], sink: _Sink | None) -> list[tuple]:
+        """``(i, shard, chunk, offset, nbytes)`` of ``rows`` in storage order (``order``: row
+        positions sorted by row), each range announced with ``posix_fadvise(WILLNEED)``; rows
+        of unwritten shards or chunks get the fill value in ``sink`` (if any)."""
+        plan = []
+        last, fd, index = -1, -1, None
+        for i in order:
+            k, j = divmod(rows[i], self.shard_rows)
+            if k != last:  # rows come sorted: one file look-up per shard
+                last = k
+                try:
+                    fd, index = self.files.get((self._key, k), self._open)
+                except FileNotFoundError:
+                    fd, index = -1, None
+            if index is None or index[2 * j] == _MISSING:
+                if sink is not None:
+                    sink.fill(i, self.fill)
+                continue
+            off, n = index[2 * j], index[2 * j + 1]
+            if _WILLNEED is not None:
+                os.posix_fadvise(fd, off, n, _WILLNEED)
+            plan.append((i, k, j, off, n))
+        return plan
+
     def read_into(self, rows: np.ndarray, out: np.ndarray | torch.Tensor) -> None:
         """Rows ``rows`` (any order) into ``out[i]``: ``(len(rows), C, T)``, the store dtype, or
         a float32 tensor (each segment converted right after decoding, while cache-hot).
@@ -234,32 +288,19 @@ class ShardReader:
         once; then the chunks are read and decoded in order. On a first read the disk thus
         serves a whole batch's indexes, then its scattered ranges, in parallel instead of one
         blocking read at a time (first read: docs/benchmarks.md, "loader"); on cached data the
-        hints cost ≈ 1 µs per segment."""
+        hints cost ≈ 1 µs per segment. A caller that knows its next batches calls
+        :meth:`announce` and :meth:`prepare` for them ahead (``SelectedBatches`` does), so
+        those steps have already been served when their turn comes."""
         rows = np.asarray(rows, np.int64).tolist()
         sink = _Sink(out, self.dtype, self.shape[1:])
         order = sorted(range(len(rows)), key=rows.__getitem__)
-        plan = []  # (i, shard, chunk, offset, nbytes), in storage order
-        last, fd, index = -1, -1, None
+        shards = {r // self.shard_rows for r in rows}
         try:
             if _WILLNEED is not None:
-                self._announce_indexes(sorted({r // self.shard_rows for r in rows}))
-            for i in order:
-                k, j = divmod(rows[i], self.shard_rows)
-                if k != last:  # rows come sorted: one file look-up per shard
-                    last = k
-                    try:
-                        fd, index = self.files.get((self._key, k), self._open)
-                    except FileNotFoundError:
-                        fd, index = -1, None
-                if index is None or index[2 * j] == _MISSING:
-                    sink.fill(i, self.fill)
-                    continue
-                off, n = index[2 * j], index[2 * j + 1]
-                if _WILLNEED is not None:
-                    os.posix_fadvise(fd, off, n, _WILLNEED)
-                plan.append((i, k, j, off, n))
+                self._announce_indexes(sorted(shards))
+            plan = self._look_up(rows, order, sink)
         finally:
-            self._close_unused()
+            self._close_unused(shards)
         last = -1
         for i, k, j, off, n in plan:
             if k != last:  # again: the LRU may have closed it if the batch spans more shards
@@ -395,6 +436,15 @@ class _StoreSource:
         _, rows = self.store.locate(ids)
         self.reader(group).read_into(rows, out)
 
+    def read_ahead(self, group: str, ids: np.ndarray, step: int) -> None:
+        """Read-ahead of a later batch: ``step`` 1 announces its shard indexes, 2 its byte
+        ranges (:meth:`ShardReader.announce`, :meth:`ShardReader.prepare`; nothing for a
+        store of another layout)."""
+        reader = self.reader(group)
+        if isinstance(reader, ShardReader):
+            _, rows = self.store.locate(ids)
+            (reader.announce if step == 1 else reader.prepare)(rows)
+
     def close(self) -> None:
         self.files.close()
         self._readers = {}
@@ -487,6 +537,10 @@ class _WdsSource:
             order = np.lexsort((self.offset[p], self.tar[p]))
             out.append((self.all_ids[p[order]], self.tar[p[order]].astype(np.int64)))
         return out
+
+    def read_ahead(self, group: str, ids: np.ndarray, step: int) -> None:
+        """No read-ahead for tars (their samples are read in tar order, which the kernel's own
+        sequential read-ahead serves)."""
 
     def read_into(self, group: str, ids: np.ndarray, out: np.ndarray | torch.Tensor) -> None:
         p = self._pos(ids)

@@ -376,6 +376,51 @@ def test_shard_reader_damaged_shard_clear_error_and_no_fd_leak(many_shards, tmp_
     assert _open_fds() == before
 
 
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir() or not hasattr(os, "posix_fadvise"),
+                    reason="needs /proc/self/fd and posix_fadvise")
+def test_shard_reader_read_ahead(many_shards, tmp_path):
+    """announce() then prepare() of later batches: their shard indexes are looked up ahead (in
+    the LRU before the batch is read, nothing left half-open), the values are unchanged, the
+    files opened ahead stay bounded, and a damaged shard is reported by its own batch's read,
+    not by the read-ahead of the batch before."""
+    from streamdistill.store.segment_store import StoreError
+
+    shutil.copytree(many_shards["blosc-lz4"], tmp_path / "s")
+    store = open_store(tmp_path / "s")
+    (g,) = store.groups
+    arr = store.array(g)
+    array_dir = store.layout.zarr / store.layout.group_array_path(g)
+    batches = np.array_split(np.random.default_rng(2).permutation(arr.shape[0]), 6)
+    before = _open_fds()
+    reader = ShardReader.open(array_dir, files=64)
+    for b in batches:  # every batch announced ahead, more than one batch's worth
+        reader.announce(b)
+    assert 0 < len(reader._opened) <= reader.files.max_open
+    for p, b in enumerate(batches):
+        if p + 1 < len(batches):
+            reader.prepare(batches[p + 1])
+            assert all((reader._key, int(r) // arr.shards[0]) in reader.files
+                       for r in batches[p + 1])
+        out = np.empty((len(b), *arr.shape[1:]), np.float16)
+        reader.read_into(b, out)
+        expect = np.asarray(arr.get_orthogonal_selection((np.sort(b),)))[
+            np.argsort(np.argsort(b))]
+        assert np.array_equal(out.view(np.uint16), expect.view(np.uint16))
+    assert not reader._opened
+    reader.close()
+    assert _open_fds() == before
+
+    damaged = array_dir / "c" / "5" / "0" / "0"
+    damaged.write_bytes(damaged.read_bytes()[:100])  # shard 5: rows 20..23
+    reader = ShardReader.open(array_dir, files=8)
+    reader.announce(np.arange(16, 28))
+    reader.prepare(np.arange(16, 28))  # silent: the batch's own read reports it
+    with pytest.raises(StoreError, match="checksum mismatch|truncated"):
+        reader.read_into(np.arange(16, 28), np.empty((12, *arr.shape[1:]), np.float16))
+    reader.close()
+    assert _open_fds() == before
+
+
 # --------------------------------------------------------------------------------- errors
 
 
