@@ -791,9 +791,9 @@ def findings(rows: list[dict], micro: dict, train_rows=()) -> list[str]:
             f"sequentially with 2 threads, page cache dropped, gives {disk['threads_2']['mb_s']:,.0f}"
             f" MB/s = {floor:,.0f} segments/s (1 thread: {disk['threads_1']['mb_s']:,.0f} MB/s), "
             f"so the loader reaches {rate / floor * 100:.0f}% of what the disk delivers. Each "
-            "worker announces the index ranges of its batch's new shards, then the batch's byte "
-            "ranges, with `posix_fadvise(WILLNEED)` before reading, so the disk serves them in "
-            "parallel.")
+            "worker reads ahead along its batches: while one batch decodes, the next batch's "
+            "byte ranges and the shard indexes of the one after are announced with "
+            "`posix_fadvise(WILLNEED)`, so the disk serves them in parallel.")
     for row in rows:
         floor = _floor(row, "best")
         if not floor or not row.get("ours"):
