@@ -888,7 +888,7 @@ NOTES: tuple[str, ...] = (
     "sparse selection adds one shard opening per segment (above).",
     "Worker batches come back through a pool of reused shared-memory slots (`SlotPool`) "
     "instead of PyTorch's default hand-over, a fresh shared-memory tensor per batch (its cost "
-    "per batch: table above). The pool is the largest part of our peak RSS besides the "
+    "per batch: above). The pool is the largest part of our peak RSS besides the "
     "interpreters (prefetch_factor + 2 batches per worker, mapped but faulted in only where "
     "written).",
     "The machine is shared: the background-load column gives the cores other processes used "
