@@ -138,6 +138,9 @@ class ShardReader:
         self._index_bytes = 16 * self.shard_rows + (4 if self.crc else 0)
         #: shard -> fd opened by :meth:`_announce_indexes`, taken over by :meth:`_open`
         self._opened: dict[int, int] = {}
+        #: rows (as bytes) of the batch :meth:`prepare` last announced in full, so that its
+        #: :meth:`read_into` does not announce the same ranges again
+        self._prepared = b""
 
     @classmethod
     def open(cls, array_dir: str | Path, files: _OpenFiles | int = 256) -> ShardReader | None:
@@ -245,18 +248,22 @@ class ShardReader:
         them, so the disk fetches this batch's segments while the current one decodes."""
         if _WILLNEED is None:
             return
+        key = np.asarray(rows, np.int64).tobytes()
         rows = np.asarray(rows, np.int64).tolist()
         try:
-            self._look_up(rows, sorted(range(len(rows)), key=rows.__getitem__), None)
+            self._look_up(rows, sorted(range(len(rows)), key=rows.__getitem__), None, True)
+            self._prepared = key
         except (OSError, StoreError):
             pass  # a damaged shard: reading this batch will report it, not the one before
         finally:
             self._close_unused({r // self.shard_rows for r in rows})
 
-    def _look_up(self, rows: list[int], order: list[int], sink: _Sink | None) -> list[tuple]:
+    def _look_up(self, rows: list[int], order: list[int], sink: _Sink | None,
+                 hint: bool) -> list[tuple]:
         """``(i, shard, chunk, offset, nbytes)`` of ``rows`` in storage order (``order``: row
-        positions sorted by row), each range announced with ``posix_fadvise(WILLNEED)``; rows
-        of unwritten shards or chunks get the fill value in ``sink`` (if any)."""
+        positions sorted by row), each range announced with ``posix_fadvise(WILLNEED)`` if
+        ``hint``; rows of unwritten shards or chunks get the fill value in ``sink`` (if any)."""
+        hint = hint and _WILLNEED is not None
         plan = []
         last, fd, index = -1, -1, None
         for i in order:
@@ -272,7 +279,7 @@ class ShardReader:
                     sink.fill(i, self.fill)
                 continue
             off, n = index[2 * j], index[2 * j + 1]
-            if _WILLNEED is not None:
+            if hint:
                 os.posix_fadvise(fd, off, n, _WILLNEED)
             plan.append((i, k, j, off, n))
         return plan
@@ -291,14 +298,16 @@ class ShardReader:
         hints cost ≈ 1 µs per segment. A caller that knows its next batches calls
         :meth:`announce` and :meth:`prepare` for them ahead (``SelectedBatches`` does), so
         those steps have already been served when their turn comes."""
-        rows = np.asarray(rows, np.int64).tolist()
+        rows = np.asarray(rows, np.int64)
+        announced, self._prepared = self._prepared == rows.tobytes(), b""
+        rows = rows.tolist()
         sink = _Sink(out, self.dtype, self.shape[1:])
         order = sorted(range(len(rows)), key=rows.__getitem__)
         shards = {r // self.shard_rows for r in rows}
         try:
-            if _WILLNEED is not None:
+            if _WILLNEED is not None and not announced:
                 self._announce_indexes(sorted(shards))
-            plan = self._look_up(rows, order, sink)
+            plan = self._look_up(rows, order, sink, not announced)
         finally:
             self._close_unused(shards)
         last = -1
