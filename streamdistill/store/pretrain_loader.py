@@ -57,16 +57,20 @@ workers fork, keeps the workers across epochs (each pass tells them its epoch an
 through a few shared bytes, and the plan is a pure function of those, so a persistent worker
 needs nothing else; their open shard files and indexes stay warm), hands batches back through the
 slot pool and counts them for :meth:`SelectedBatches.state`. From ``iter(loader)`` to the first
-batch takes ≈ 35–90 ms on the machines measured (forking two workers, ≈ 15–20 ms, then each
-one's first batch, which also faults in its first 13-MB slot: ≈ 4.5 ms against 1.1 ms to
-rewrite it). That is about a third of a one-epoch run over a 5% selection of the benchmark's
-22-h store, and is paid once per loader (docs/benchmarks.md, "loader").
+batch takes ≈ 35–90 ms on the machines measured (forking two workers, ≈ 15–20 ms, PyTorch's
+set-up of each worker, then its first batch, which also allocates its first 13-MB slot: ≈ 4
+ms against 1 ms to refill it). That is about a third of a one-epoch run over a 5% selection of
+the benchmark's 22-h store, and is paid once per loader (docs/benchmarks.md, "loader"). Each
+worker grows its file-descriptor table for the shard files it will hold before its first batch
+(:func:`~streamdistill.store.segment_sources.reserve_descriptors`): growing it later, once the
+worker runs a second thread, stalled it ≈ 16 ms in the middle of such an epoch.
 """
 
 from __future__ import annotations
 
 import hashlib
 import mmap
+import sys
 import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -82,6 +86,7 @@ from streamdistill.store.segment_sources import (
     ShardReader,
     ZarrReader,
     open_source,
+    reserve_descriptors,
 )
 
 __all__ = [
@@ -195,6 +200,12 @@ class SlotRef(NamedTuple):
     shape: tuple[int, int, int]
 
 
+#: ``madvise`` advice that allocates a range's pages for writing in one call (Linux ≥ 5.14;
+#: Python names it from 3.13 on): ``None`` where mmap has no ``madvise``.
+_POPULATE_WRITE = getattr(mmap, "MADV_POPULATE_WRITE", 23) \
+    if sys.platform.startswith("linux") and hasattr(mmap.mmap, "madvise") else None
+
+
 def _release(busy: np.ndarray, k: int) -> None:
     busy[k] = 0
 
@@ -208,6 +219,11 @@ class SlotPool:
     per)`` and sends only its number; the main process wraps the slot in a tensor whose death
     frees the slot (a ``weakref.finalize`` on the numpy view under it). A worker with no free
     slot falls back to a fresh shared tensor, so a consumer that keeps batches never blocks it.
+
+    A slot's pages are allocated when it is first written. :meth:`writable` asks the kernel to
+    allocate them in one call (``madvise(MADV_POPULATE_WRITE)``, Linux ≥ 5.14; elsewhere the
+    first write faults them in page by page): measured 3.9 against 5.4 ms for the first write
+    of a 13-MB batch, against 1.0 ms for a rewrite (docs/benchmarks.md, "loader").
     """
 
     def __init__(self, n_slots: int, slot_bytes: int, n_owners: int = 1):
@@ -217,6 +233,8 @@ class SlotPool:
         self.busy = np.frombuffer(self.mem, np.uint8, self.n_slots,
                                   self.n_slots * self.slot_bytes)
         self.fallbacks = 0
+        #: slots this process has populated (each worker writes only its own range)
+        self._populated = np.zeros(self.n_slots, bool)
 
     def acquire(self, owner: int = 0) -> int | None:
         """A free slot of ``owner``'s range, marked busy (``None``: all busy)."""
@@ -231,6 +249,19 @@ class SlotPool:
     def view(self, k: int, shape: tuple[int, ...]) -> np.ndarray:
         return np.frombuffer(self.mem, np.float32, int(np.prod(shape)),
                              k * self.slot_bytes).reshape(shape)
+
+    def writable(self, k: int, shape: tuple[int, ...]) -> np.ndarray:
+        """:meth:`view` of slot ``k`` for a worker to write, its pages allocated at once on the
+        first use (class docstring)."""
+        if not self._populated[k]:
+            self._populated[k] = True
+            nbytes = -(-int(np.prod(shape)) * 4 // 4096) * 4096
+            if _POPULATE_WRITE is not None:
+                try:
+                    self.mem.madvise(_POPULATE_WRITE, k * self.slot_bytes, nbytes)
+                except (OSError, ValueError):  # an older kernel: the write faults them in
+                    pass
+        return self.view(k, shape)
 
     def tensor(self, ref: SlotRef) -> torch.Tensor:
         """The slot as a tensor (no copy); the slot is freed when the tensor and its views die."""
@@ -316,7 +347,8 @@ class SelectedBatches(IterableDataset):
         self.batch_size, self.seed = int(batch_size), int(seed)
         self.shuffle_buffer = int(shuffle_buffer)
         self.rank, self.world_size, self.drop_last = int(rank), int(world_size), bool(drop_last)
-        self._source = open_source(self.source_path, ids, int(max_open_shards))
+        self._max_open = int(max_open_shards)
+        self._source = open_source(self.source_path, ids, self._max_open)
         if len(self._source.ids) == 0:
             raise LoaderError(f"empty selection: no segment to train on in {self.source_path}")
         self._layouts = self._source.layouts()
@@ -411,7 +443,8 @@ class SelectedBatches(IterableDataset):
         g = self._source.groups[int(plan.groups[j])]
         shape = (len(ids), len(g.channels), g.n_times)
         slot = pool.acquire(owner) if pool is not None else None
-        x = _empty_f32(shape, shared) if slot is None else torch.from_numpy(pool.view(slot, shape))
+        x = _empty_f32(shape, shared) if slot is None else \
+            torch.from_numpy(pool.writable(slot, shape))
         self._source.read_into(g.name, ids, x.numpy() if g.dtype == np.float32 else x)
         if slot is not None:  # ids travel pickled by value; the loader makes the tensor
             return {"x": SlotRef(slot, shape), "group": g.name, "channels": g.channels,
@@ -438,6 +471,9 @@ class SelectedBatches(IterableDataset):
             if self._pass is not None:  # a persistent worker: this pass's epoch and start
                 self._epoch, self._done = (int(v) for v in self._pass)
             self.plan()
+            # before the first batch makes this worker multi-threaded (reserve_descriptors):
+            # the LRU's files, the ones opened ahead, and the interpreter's own
+            reserve_descriptors(2 * self._max_open + 64)
             mine = self.rank_batches()[self._done + info.id::info.num_workers].tolist()
             for p, j in enumerate(mine):
                 self._read_ahead(mine, p)

@@ -213,6 +213,54 @@ def test_slot_pool_reuse_and_fallback():
     assert pool.acquire(0) == 0  # owners have disjoint slots
 
 
+def _rss_bytes() -> int:
+    return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+@pytest.mark.skipif(not Path("/proc/self/statm").exists(), reason="needs Linux /proc")
+def test_slot_pool_allocates_a_slot_on_its_first_write_only():
+    shape = (8, 64, 4096)  # 8 MiB of float32
+    pool = SlotPool(2, 4 * int(np.prod(shape)))
+    try:
+        pool.mem.madvise(23, 0, 4096)  # MADV_POPULATE_WRITE
+    except (OSError, ValueError):
+        pytest.skip("kernel without MADV_POPULATE_WRITE")
+    before = _rss_bytes()
+    view = pool.writable(1, shape)
+    grown = _rss_bytes() - before
+    assert grown >= 0.95 * view.nbytes  # allocated before anything is written
+    assert grown < 1.5 * view.nbytes  # only the slot asked for, not the whole pool
+    view[:] = 3.0
+    assert pool._populated.tolist() == [False, True]
+    again = pool.writable(1, shape)
+    assert np.shares_memory(again, view) and float(again[-1, -1, -1]) == 3.0
+    np.testing.assert_array_equal(pool.view(1, shape), view)
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux /proc")
+def test_reserve_descriptors_grows_the_table_and_touches_no_descriptor():
+    import resource
+
+    from streamdistill.store.segment_sources import reserve_descriptors
+
+    def table() -> int:
+        line = [x for x in Path("/proc/self/status").read_text().splitlines()
+                if x.startswith("FDSize:")]
+        return int(line[0].split()[1])
+
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = table() + 1
+    if soft != resource.RLIM_INFINITY and want > soft:
+        pytest.skip("descriptor limit too low")
+    open_before = sorted(os.listdir("/proc/self/fd"))
+    assert reserve_descriptors(want)
+    assert table() >= want
+    # the descriptor listing itself uses one fd: compare the sets, not the count
+    assert sorted(os.listdir("/proc/self/fd")) == open_before
+    if soft != resource.RLIM_INFINITY:
+        assert not reserve_descriptors(soft + 1)  # beyond the limit: declined, nothing done
+
+
 # ------------------------------------------------------------------------------ DDP/resume
 
 

@@ -477,12 +477,54 @@ def child_micro(spec: dict) -> dict:
     n = sum(int(b["x"].shape[0]) for b in ds)
     out["ours_inprocess_default_5pct"] = n / (time.perf_counter() - t0)
     out.update(batch_memory_ms(tuple(dst.shape)))
+    out.update(descriptor_growth_ms())
+    return out
+
+
+def descriptor_growth_ms(n: int = 600, repeats: int = 5) -> dict[str, float]:
+    """Milliseconds to open ``n`` descriptors (``os.dup``) in a forked child running a second
+    thread, as a DataLoader worker does from its first batch on (its queue's feeder thread):
+    as they come (the kernel doubles the table past 64, 128, 256, 512, each growth in a
+    multi-threaded process waiting for an RCU grace period), and after
+    ``reserve_descriptors(n + 64)`` while the child was still single-threaded (the reservation
+    counted); medians of ``repeats`` children."""
+    import threading
+
+    from streamdistill.store.segment_sources import reserve_descriptors
+
+    out = {}
+    for name, reserve in (("descriptors_grown_ms", False), ("descriptors_reserved_ms", True)):
+        times = []
+        for _ in range(repeats):
+            rd, wr = os.pipe()
+            pid = os.fork()
+            if pid == 0:  # pragma: no cover - the child
+                t0 = time.perf_counter()
+                if reserve:
+                    reserve_descriptors(n + 64)
+                stop = threading.Event()
+                thread = threading.Thread(target=stop.wait)
+                thread.start()
+                fds = [os.dup(rd) for _ in range(n)]
+                ms = (time.perf_counter() - t0) * 1e3
+                os.write(wr, f"{ms}".encode())
+                stop.set()
+                for fd in fds:
+                    os.close(fd)
+                os._exit(0)
+            os.close(wr)
+            times.append(float(os.read(rd, 64).decode()))
+            os.close(rd)
+            os.waitpid(pid, 0)
+        out[name] = median(times)
     return out
 
 
 def batch_memory_ms(shape: tuple[int, ...], repeats: int = 5) -> dict[str, float]:
-    """Milliseconds to write one float32 batch of ``shape`` into: a fresh shared mapping (a
-    slot's first use: every page faulted in), the same mapping again (a reused slot), and a
+    """Milliseconds to fill one float32 batch of ``shape`` the way a worker does (one thread,
+    one fp16 segment converted into each row with ``copy_``) in: a fresh shared mapping (a
+    slot's first use, pages faulted in one by one), the same mapping again (a reused slot), a
+    slot of a fresh :class:`SlotPool` through ``writable`` (pages allocated in one call), and a
     fresh tensor moved to shared memory (PyTorch's default hand-over of a worker's batch);
     medians of ``repeats``."""
     import mmap
@@ -490,24 +532,43 @@ def batch_memory_ms(shape: tuple[int, ...], repeats: int = 5) -> dict[str, float
     import numpy as np
     import torch
 
-    batch = torch.randn(shape)
-    first, again, fresh = [], [], []
-    for _ in range(repeats):
-        mem = mmap.mmap(-1, batch.numel() * 4)  # MAP_SHARED | MAP_ANONYMOUS, as SlotPool
-        slot = torch.from_numpy(np.frombuffer(mem, np.float32).reshape(shape))
-        for times in (first, again):
-            t0 = time.perf_counter()
-            slot.copy_(batch)
-            times.append((time.perf_counter() - t0) * 1e3)
-        del slot
-        mem.close()
+    from streamdistill.store.pretrain_loader import SlotPool
+
+    seg = torch.randn(shape[1:]).half()
+
+    def fill(x: torch.Tensor) -> float:
         t0 = time.perf_counter()
-        t = torch.empty(shape)
-        t.copy_(batch)
-        t.share_memory_()
-        fresh.append((time.perf_counter() - t0) * 1e3)
-        del t
+        for row in x:
+            row.copy_(seg)
+        return (time.perf_counter() - t0) * 1e3
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as in a DataLoader worker
+    try:
+        first, again, fresh, populated = [], [], [], []
+        for _ in range(repeats):
+            mem = mmap.mmap(-1, int(np.prod(shape)) * 4)  # MAP_SHARED | MAP_ANONYMOUS
+            slot = torch.from_numpy(np.frombuffer(mem, np.float32).reshape(shape))
+            first.append(fill(slot))
+            again.append(fill(slot))
+            del slot
+            mem.close()
+            pool = SlotPool(1, int(np.prod(shape)) * 4)
+            t0 = time.perf_counter()
+            view = pool.writable(0, shape)
+            populated.append((time.perf_counter() - t0) * 1e3
+                             + fill(torch.from_numpy(view)))
+            del view, pool
+            t0 = time.perf_counter()
+            t = torch.empty(shape)
+            fill(t)
+            t.share_memory_()
+            fresh.append((time.perf_counter() - t0) * 1e3)
+            del t
+    finally:
+        torch.set_num_threads(threads)
     return {"slot_first_write_ms": median(first), "slot_rewrite_ms": median(again),
+            "slot_first_write_populated_ms": median(populated),
             "fresh_shared_batch_ms": median(fresh)}
 
 
@@ -711,13 +772,26 @@ def render(info: dict, inputs: dict, n_segments: int, rows: list[dict], micro: d
         ]),
         *([
             "",
-            "One float32 batch of 64 × 64 × 800 (13 MB), ms: written into a fresh shared "
-            "mapping (a slot's first use) "
-            f"{micro['slot_first_write_ms']:.1f}, into the same mapping again (a reused slot) "
-            f"{micro['slot_rewrite_ms']:.1f}, as a fresh tensor moved to shared memory "
-            f"(PyTorch's default hand-over of a worker's batch) "
-            f"{micro['fresh_shared_batch_ms']:.1f}.",
+            "One float32 batch of 64 × 64 × 800 (13 MB) filled as a worker fills it (one "
+            "thread, each row converted from an fp16 segment), ms: in a fresh shared mapping "
+            f"(a slot's first use, pages faulted in one by one) "
+            f"{micro['slot_first_write_ms']:.1f}"
+            + (f", in a fresh slot of our pool (pages allocated in one `madvise("
+               f"MADV_POPULATE_WRITE)` first) {micro['slot_first_write_populated_ms']:.1f}"
+               if "slot_first_write_populated_ms" in micro else "")
+            + f", in the same mapping again (a reused slot) {micro['slot_rewrite_ms']:.1f}, "
+            f"as a fresh tensor moved to shared memory (PyTorch's default hand-over of a "
+            f"worker's batch) {micro['fresh_shared_batch_ms']:.1f}.",
         ] if "slot_first_write_ms" in micro else []),
+        *([
+            "",
+            "Opening 600 file descriptors in a process with two threads (a DataLoader worker "
+            "from its first batch on), ms: as they come, the kernel growing the descriptor "
+            f"table by doubling, {micro['descriptors_grown_ms']:.1f}; after "
+            "`reserve_descriptors` grew it while the process was single-threaded (counted), "
+            f"{micro['descriptors_reserved_ms']:.1f}. Each worker reserves "
+            "2 × `max_open_shards` + 64 before its first batch.",
+        ] if "descriptors_grown_ms" in micro else []),
     ]
     body += ["", "### Reading the numbers", ""] + [f"- {n}" for n in findings(rows, micro,
                                                                                  train_rows)]
@@ -835,12 +909,13 @@ def findings(rows: list[dict], micro: dict, train_rows=()) -> list[str]:
             f"{fork * 1e3:.0f} ms and the first batch arrives at {first * 1e3:.0f} ms. The "
             f"workers wrote {slots:.0f} distinct batch slots")
         if "slot_first_write_ms" in micro:
+            first_use = micro.get("slot_first_write_populated_ms",
+                                  micro["slot_first_write_ms"])
             text += (
-                f"; writing a batch into a slot for the first time costs "
-                f"{micro['slot_first_write_ms']:.1f} ms (page faults on 13 MB) against "
-                f"{micro['slot_rewrite_ms']:.1f} ms into a reused one, so about "
-                f"{slots * (micro['slot_first_write_ms'] - micro['slot_rewrite_ms']):.0f} ms of "
-                "the workers' CPU go to first uses")
+                f"; filling a slot for the first time costs {first_use:.1f} ms (allocating "
+                f"its 13 MB) against {micro['slot_rewrite_ms']:.1f} ms for a reused one, so "
+                f"about {slots * (first_use - micro['slot_rewrite_ms']):.0f} ms of the "
+                "workers' CPU go to first uses")
         if "ours_inprocess_default_5pct" in micro:
             sparse, dense = micro["ours_inprocess_default_5pct"], micro["ours_inprocess_default"]
             text += (
