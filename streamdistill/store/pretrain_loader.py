@@ -480,6 +480,9 @@ class SelectedBatches(IterableDataset):
                 yield self.read_batch(j, shared=True, pool=self._pool, owner=info.id)
             return
         self._begin()
+        # here the process may run threads already (torch's): one growth now, not one per
+        # doubling later (reserve_descriptors)
+        reserve_descriptors(2 * self._max_open + 64)
         pool = SlotPool(3, self._slot_bytes())  # the batch in use, the previous one, the next
         batches = self.rank_batches()[self._done:].tolist()
         for p, j in enumerate(batches):
