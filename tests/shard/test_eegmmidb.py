@@ -30,7 +30,7 @@ def test_real_recordings_segment_counts(tmp_path):
     assert group.n_channels == 64 and group.n_times == 800 and group.window_s == 4.0
     rec = store.recordings()
     for _, r in rec.iterrows():
-        rel = Path(r["path"]).relative_to(EEGMMIDB).as_posix()
+        rel = Path(r["path"]).relative_to(EEGMMIDB.resolve()).as_posix()  # stored resolved
         m = manifest[rel]
         n_in = round(float(m["duration_s"]) * float(m["sfreq"]))
         n_out = -(-n_in * 200 // 160)
