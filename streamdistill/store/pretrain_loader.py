@@ -222,8 +222,9 @@ class SlotPool:
 
     A slot's pages are allocated when it is first written. :meth:`writable` asks the kernel to
     allocate them in one call (``madvise(MADV_POPULATE_WRITE)``, Linux ≥ 5.14; elsewhere the
-    first write faults them in page by page): measured 3.9 against 5.4 ms for the first write
-    of a 13-MB batch, against 1.0 ms for a rewrite (docs/benchmarks.md, "loader").
+    first write faults them in page by page): a worker's first fill of a 13-MB batch measured
+    3.0–4.1 ms against 3.6–5.4 ms faulted, and 0.6–1.0 ms for a refill (docs/benchmarks.md,
+    "loader").
     """
 
     def __init__(self, n_slots: int, slot_bytes: int, n_owners: int = 1):
@@ -471,18 +472,14 @@ class SelectedBatches(IterableDataset):
             if self._pass is not None:  # a persistent worker: this pass's epoch and start
                 self._epoch, self._done = (int(v) for v in self._pass)
             self.plan()
-            # before the first batch makes this worker multi-threaded (reserve_descriptors):
-            # the LRU's files, the ones opened ahead, and the interpreter's own
-            reserve_descriptors(2 * self._max_open + 64)
+            self._reserve_descriptors()  # before the first batch makes the worker threaded
             mine = self.rank_batches()[self._done + info.id::info.num_workers].tolist()
             for p, j in enumerate(mine):
                 self._read_ahead(mine, p)
                 yield self.read_batch(j, shared=True, pool=self._pool, owner=info.id)
             return
         self._begin()
-        # here the process may run threads already (torch's): one growth now, not one per
-        # doubling later (reserve_descriptors)
-        reserve_descriptors(2 * self._max_open + 64)
+        self._reserve_descriptors()  # threaded already (torch's): one growth, not one per doubling
         pool = SlotPool(3, self._slot_bytes())  # the batch in use, the previous one, the next
         batches = self.rank_batches()[self._done:].tolist()
         for p, j in enumerate(batches):
@@ -490,6 +487,11 @@ class SelectedBatches(IterableDataset):
             batch = _unpack(self.read_batch(j, pool=pool), pool)
             self._done += 1
             yield batch
+
+    def _reserve_descriptors(self) -> None:
+        """Grow this process's descriptor table for what a pass holds open: the LRU's shard
+        files, as many opened ahead, and the interpreter's own (:func:`reserve_descriptors`)."""
+        reserve_descriptors(2 * self._max_open + 64)
 
     def _read_ahead(self, batches: list[int], p: int) -> None:
         """Before reading ``batches[p]``: announce the byte ranges of ``batches[p + 1]`` (whose
