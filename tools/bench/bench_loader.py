@@ -614,7 +614,8 @@ def epoch_runs(inputs: dict[str, Path], fractions, runs: int, quiet_wait: float)
                     f"{res['seconds']:.2f} s, load {res['background']:.2f})")
             if cache_state == "cold" and fraction == min(fractions):
                 res = _run(inputs["default"], {"who": "ours", "fraction": fraction},
-                           quiet_wait, cold=True, cached_indexes=True)
+                           quiet_wait, cold=True,
+                           cached_indexes_of=selection(n_segments, fraction))
                 row.setdefault("ours_indexes_cached", []).append(res)
                 log(f"{cache_state:9s} {fraction:5g}% ours, shard indexes cached, run {r + 1}: "
                     f"{res['segments'] / res['seconds']:,.0f} seg/s")
@@ -627,16 +628,14 @@ def epoch_runs(inputs: dict[str, Path], fractions, runs: int, quiet_wait: float)
 
 
 def _run(src: Path, spec: dict, quiet_wait: float, cold: bool = False,
-         cached_indexes: bool = False) -> dict:
+         cached_indexes_of=None) -> dict:
     """One measured child run on ``src``: page cache dropped (``cold``) or warmed, then wait for
-    a quiet machine. ``cached_indexes`` (with ``cold``): then the shard indexes of the run's
-    selection are read back into the page cache (and nothing else), so the epoch reads only
-    segment bytes from the disk — what a store-wide chunk index held in memory would give."""
+    a quiet machine. ``cached_indexes_of`` (segment ids, with ``cold``): then the shard indexes
+    of those segments are read back into the page cache (and nothing else), so the epoch reads
+    only segment bytes from the disk — what a store-wide chunk index held in memory would give."""
     (drop_cache if cold else warm_cache)(src)
-    if cold and cached_indexes:
-        from streamdistill.store import open_store
-
-        selection_ranges(src, selection(open_store(src).n_segments, spec["fraction"]))
+    if cold and cached_indexes_of is not None:
+        selection_ranges(src, cached_indexes_of)
     wait_for_quiet(quiet_wait)
     return measured({**spec, "source": str(src), "workers": WORKERS})
 
