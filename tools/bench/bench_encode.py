@@ -406,6 +406,15 @@ def rss_base_corpus(dest: Path, rows: int) -> Path:
     return dest
 
 
+def rss_stores(cache: Path, tag: str, scales) -> dict[int, Path]:
+    """Stores of ``k`` hard-linked copies of the ``tag`` (``full``/``quick``) base corpus, one per
+    ``k`` in ``scales`` (:func:`rss_base_corpus`, :func:`linked_copies`; each built once)."""
+    base_root = rss_base_corpus(cache / f"rss-base-{tag}", RSS_ROWS[tag])
+    base = sorted(base_root.rglob("*.fif"))
+    return {k: make_store([linked_copies(base, base_root, cache / f"rss-{tag}-x{k}-files", k)],
+                          cache / f"rss-{tag}-x{k}.store") for k in scales}
+
+
 def rss_child(spec_path: str, out_path: str) -> int:
     """``--_rss-child``: run each command of the spec with :func:`run_measured`, from this small
     process. (A child's ``ru_maxrss`` starts at the high-water mark of the process it was forked
@@ -432,12 +441,7 @@ def part_memory(cache: Path, work: Path, device: str, threads: int | None, quick
 
     tag = "quick" if quick else "full"
     rows = RSS_ROWS[tag]
-    base_root = rss_base_corpus(cache / f"rss-base-{tag}", rows)
-    base = sorted(base_root.rglob("*.fif"))
-    stores: dict[int, Path] = {}
-    for k in (1, 4, 16):
-        root = linked_copies(base, base_root, cache / f"rss-{tag}-x{k}-files", k)
-        stores[k] = make_store([root], cache / f"rss-{tag}-x{k}.store")
+    stores = rss_stores(cache, tag, (1, 4, 16))
     sizes = {k: open_store(p) for k, p in stores.items()}
     n1 = sizes[1].n_segments
     out = work / "rss-out"

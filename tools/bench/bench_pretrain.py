@@ -15,7 +15,7 @@ Writes section ``pretrain`` of docs/benchmarks.md. ``--quick`` for a smoke test 
 **On a GPU** (``--device cuda``; the issue's "``base`` on a lent GPU, data wait < 5%"): LaBraM
 ``--model base`` (tokenizer encoder ``base``, the default recipe otherwise) on the whole 4× store
 of the quick corpus (≈ 4k segments, 19/32/64 ch), ``--epochs`` epochs per stage, once per
-``--workers`` setting. Throughput and data wait are read per logged window of 5 steps from each
+``--device-workers`` setting. Throughput and data wait are read per logged window of 5 steps from each
 stage's ``metrics.jsonl``; the first window of a stage (CUDA start-up, the codebook's k-means
 initialisation, the loader's start) is reported apart from the rest (steady state). No psutil
 there (the GPU machine may lack it): wall time from the child and ``ru_maxrss`` of the children.
@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from tools.bench.bench_encode import RSS_ROWS, linked_copies, make_store, rss_base_corpus, sd
+from tools.bench.bench_encode import rss_stores, sd
 from tools.bench.common import (
     REPO_ROOT,
     fmt_bytes,
@@ -98,17 +98,14 @@ def stage_windows(metrics: Path) -> dict[str, Any]:
 
 def device_runs(args: argparse.Namespace) -> dict[str, Any]:
     """``pretrain --model MODEL --device DEVICE`` over the whole :data:`DEVICE_SCALE`× quick store,
-    once per ``--workers`` setting (module docstring). Writes ``--json`` after every run, so a
+    once per ``--device-workers`` setting (module docstring). Writes ``--json`` after every run, so a
     run cut short by the device's time limit still leaves the ones before it."""
     import resource
     import subprocess
 
     import torch
 
-    base_root = rss_base_corpus(CACHE / "rss-base-quick", RSS_ROWS["quick"])
-    base = sorted(base_root.rglob("*.fif"))
-    store = make_store([linked_copies(base, base_root, CACHE / f"rss-quick-x{DEVICE_SCALE}-files",
-                                      DEVICE_SCALE)], CACHE / f"rss-quick-x{DEVICE_SCALE}.store")
+    store = rss_stores(CACHE, "quick", (DEVICE_SCALE,))[DEVICE_SCALE]
     from streamdistill.store import open_store
 
     st = open_store(store)
@@ -160,18 +157,20 @@ def device_runs(args: argparse.Namespace) -> dict[str, Any]:
 
 def render_device(res: dict[str, Any]) -> str:
     """Section ``pretrain-gpu`` from a :func:`device_runs` result."""
+    def pct(v):
+        return "—" if v is None else f"{100 * v:.1f}%"
+
+    def num(v):
+        return "—" if v is None else f"{v:,.0f}"
+
     rows = []
     for run in res["runs"]:
         for name, s in run["stages"].items():
-            pct = (lambda v: "—" if v is None else f"{100 * v:.1f}%")
-            num = (lambda v: "—" if v is None else f"{v:,.0f}")
             rows.append([str(run["workers"]), name, str(s["steps"]), num(s["steady_tokens_s"]),
                          pct(s["steady_wait"]), pct(s["steady_wait_max"]),
                          num(s["first_tokens_s"]), pct(s["first_wait"]),
                          num(s["tokens_per_s"]), pct(s["data_wait"]), f"{s['seconds']:.1f}"])
     groups = ", ".join(f"{c} ch × {t / 200:g} s: {n:,}" for c, t, n in res["groups"].values())
-    waits = [s["steady_wait"] for run in res["runs"] for s in run["stages"].values()
-             if s["steady_wait"] is not None]
     default = [run for run in res["runs"] if run["workers"] == 2]
     verdict = ""
     if default:
@@ -203,7 +202,7 @@ def render_device(res: dict[str, Any]) -> str:
                   "worst window wait", "first window tokens/s", "first window wait",
                   "whole stage tokens/s", "whole stage wait", "stage s"], rows),
         "",
-        verdict if waits else "",
+        verdict,
         "",
         "<!-- pretrain-gpu-json " + json.dumps(res) + " -->",
     ])
@@ -221,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="run the device runs there (cuda[:N]: section pretrain-gpu; cpu: a "
                         "smoke test of that path) instead of the CPU table")
     p.add_argument("--model", default="base", choices=("tiny", "base", "large", "huge"),
-                   help="with a --device other than cpu (default base)")
+                   help="LaBraM size of the --device runs (default base)")
     p.add_argument("--epochs", type=int, default=3, help="per stage, device runs")
     p.add_argument("--device-workers", default="2,4",
                    help="comma-separated DataLoader worker counts of the device runs")
@@ -241,12 +240,9 @@ def main(argv: list[str] | None = None) -> int:
     runs = 1 if args.quick else args.runs
     t_start = time.perf_counter()
     tag = "full"
-    base_root = rss_base_corpus(CACHE / f"rss-base-{tag}", RSS_ROWS[tag])
-    base = sorted(base_root.rglob("*.fif"))
     from streamdistill.store import open_store
 
-    stores = {k: make_store([linked_copies(base, base_root, CACHE / f"rss-{tag}-x{k}-files", k)],
-                            CACHE / f"rss-{tag}-x{k}.store") for k in scales}
+    stores = rss_stores(CACHE, tag, scales)
     n1 = open_store(stores[1]).n_segments
     rows, raw = [], []
     for k in scales:
