@@ -13,8 +13,8 @@ windows → 64 ch × 800 samples, fp16, blosc-lz4 + bit-shuffle, 4-MB shards); f
 copies ≈ 40,400 segments (≈ 20 × the default 2,048-id shuffle window), so that the 5% selection
 is an epoch of ≈ 2,000 segments: with ≈ 1,000 (12 copies) the ≈ 40 ms start-up of two
 DataLoader workers was a third of a first-read epoch. The LaBraM-style HDF5 (float64) is then
-16.5 GB, which still fits this machine's page cache for the reference's warm runs. The same store sharded
-with ``--compressor zstd`` (the codec before blosc-lz4 became the default) and with
+16.5 GB, which still fits this machine's page cache for the reference's warm runs. The same
+store sharded with ``--compressor zstd`` (the codec before blosc-lz4 became the default) and with
 ``--compressor none``, for the codec rows. The reference input is LaBraM's
 ``make_h5dataset_for_pretrain.py`` layout: one HDF5 file for the dataset, one group per recording
 with ``eeg`` = float64 ``(C, T)`` µV, chunks ``(C, 200)``, uncompressed, holding exactly the
@@ -727,6 +727,11 @@ def _rate(results: list[dict]) -> float:
     return median([r["segments"] / r["seconds"] for r in results])
 
 
+def _first_batch_ms(results: list[dict]) -> float:
+    """Median ms from ``iter(loader)`` to the first batch."""
+    return median([r["first_batch_s"] for r in results]) * 1e3
+
+
 def render(info: dict, inputs: dict, n_segments: int, rows: list[dict], micro: dict,
            args, total_s: float, train_rows: list[dict] = ()) -> str:
     def rate_s(rs):
@@ -736,8 +741,7 @@ def render(info: dict, inputs: dict, n_segments: int, rows: list[dict], micro: d
         return fmt_bytes(median([r["tree_peak"] for r in rs])) if rs else "-"
 
     def first_ms(rs):
-        return f"{median([r['first_batch_s'] for r in rs]) * 1e3:.0f}" if rs and \
-            "first_batch_s" in rs[0] else "-"
+        return f"{_first_batch_ms(rs):.0f}" if rs and "first_batch_s" in rs[0] else "-"
 
     table = []
     for row in rows:
@@ -948,8 +952,7 @@ def findings(rows: list[dict], micro: dict, train_rows=()) -> list[str]:
     for row in rows:
         if row.get("ours_indexes_cached") and row.get("ours"):
             rate, pre = _rate(row["ours"]), _rate(row["ours_indexes_cached"])
-            first, first_pre = (median([r["first_batch_s"] for r in row[k]]) * 1e3
-                                for k in ("ours", "ours_indexes_cached"))
+            first, first_pre = (_first_batch_ms(row[k]) for k in ("ours", "ours_indexes_cached"))
             verdict = ("so reading the shard indexes is not what holds this cell back; a "
                        "store-wide chunk index would not lift it" if pre < 1.1 * rate else
                        "so the shard index reads cost this cell "
@@ -1019,7 +1022,7 @@ def findings(rows: list[dict], micro: dict, train_rows=()) -> list[str]:
         if cold5 and cold5.get("ours"):
             text += f" and {_after_first(cold5['ours']):,.0f} segments/s on a first read"
         out.append(text + " (median).")
-    out += epoch_length_findings(by) + priming_findings(rows, train_rows)
+    out += epoch_length_findings(by) + priming_findings(by, rows, train_rows)
     for row in train_rows:
         ours = median([_later_rate(r) for r in row["ours"]])
         ref = median([_later_rate(r) for r in row["ref"]])
@@ -1049,21 +1052,22 @@ def epoch_length_findings(by: dict) -> list[str]:
     parts = []
     for row in (short, five):
         ours = row["ours"]
-        first = median([r["first_batch_s"] for r in ours]) * 1e3
         after = (f", {_after_first(ours):,.0f}/s from the first batch on"
                  if all(r["segments"] > BATCH for r in ours) else "")
         parts.append(f"{row['fraction']:g}% ({ours[0]['selected']:,} segments): "
-                     f"{_rate(ours):,.0f}/s, first batch at {first:.0f} ms{after}")
+                     f"{_rate(ours):,.0f}/s, first batch at {_first_batch_ms(ours):.0f} ms{after}")
     return [
         "First read and the epoch's length: " + "; ".join(parts) + ". The start-up (forking "
         "the workers, their set-up, the first shard indexes and segments from the disk) is "
         "paid once per epoch whatever its length, so it weighs "
-        f"{5.0 / SHORT_FRACTION:g}× as much in the {SHORT_FRACTION:g}% epoch; a corpus's 5% selection grows with the corpus (the paper's 5% of 2,500 h is "
-        "≈ 112,000 4-s segments)."]
+        f"{5.0 / SHORT_FRACTION:g}× as much in the {SHORT_FRACTION:g}% epoch; a corpus's 5% "
+        "selection grows with the corpus (the paper's 5% of 2,500 h is ≈ 112,000 4-s "
+        "segments)."]
 
 
-def priming_findings(rows: list[dict], train_rows=()) -> list[str]:
-    """What priming cost the children, and the warm 5% cell with and without it."""
+def priming_findings(by: dict, rows: list[dict], train_rows=()) -> list[str]:
+    """What priming cost the children, and the warm 5% cell with and without it (``by``:
+    the one-epoch rows by ``(cache, fraction)``)."""
     primes = [r["prime_s"] for row in [*rows, *train_rows] for who in ("ours", "ref",
               "ref_persistent") for r in row.get(who, []) if r.get("prime_s")]
     out = []
@@ -1073,16 +1077,15 @@ def priming_findings(rows: list[dict], train_rows=()) -> list[str]:
             f"Priming: touching and releasing {PRIME_MB} MiB of fresh memory took "
             f"{median(primes) * 1e3:.0f} ms per child (median of {len(primes)}; "
             f"{min(primes) * 1e3:.0f}–{max(primes) * 1e3:.0f} ms), "
-            f"{median(primes) / pages * 1e6:.1f} µs per 4-KiB page (bare metal: ≈ 0.1–0.3 µs). "
+            f"{median(primes) / pages * 1e6:.1f} µs per 4-KiB page "
+            "(bare metal: ≈ 0.1–0.3 µs). "
             "It happens before the timer.")
-    by = {(r["cache"], r["fraction"]): r for r in rows}
     bare, primed = by.get((UNPRIMED, 5.0)), by.get(("warm", 5.0))
     if bare and primed and bare.get("ours") and primed.get("ours"):
         text = []
         for who in ("ours", "ref"):
             if bare.get(who) and primed.get(who):
-                fb = [median([r["first_batch_s"] for r in row[who]]) * 1e3
-                      for row in (bare, primed)]
+                fb = [_first_batch_ms(row[who]) for row in (bare, primed)]
                 text.append(f"{'ours' if who == 'ours' else 'the reference'} "
                             f"{_rate(bare[who]):,.0f}/s not primed against "
                             f"{_rate(primed[who]):,.0f}/s primed (first batch at {fb[0]:.0f} "
