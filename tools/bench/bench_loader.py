@@ -795,7 +795,7 @@ def render(info: dict, inputs: dict, n_segments: int, rows: list[dict], micro: d
             rate_s(ref), ratio,
             f"{floor:,.0f} ({_rate(ours) / floor * 100:.0f}%)" if floor else "-",
             " / ".join(first_ms(rs) for rs in (ours, ref) if rs), peak(ours), peak(ref),
-            " / ".join(f"{median([r['background'] for r in rs]):.2f}" for rs in (ours, ref) if rs),
+            " / ".join(f"{_median_of(rs, 'background'):.2f}" for rs in (ours, ref) if rs),
             " / ".join(cores(rs) for rs in (ours, ref) if rs),
             ", ".join(f"{r['segments'] / r['seconds']:,.0f}" for r in ours),
             ", ".join(f"{r['segments'] / r['seconds']:,.0f}" for r in ref) or "-",
@@ -991,7 +991,7 @@ def findings(rows: list[dict], micro: dict, train_rows=()) -> list[str]:
             f"(median; {FLOOR_THREADS} threads: {_floor(row, 'threads'):,.0f}/s, announced "
             f"windows of {FLOOR_WINDOW}: {_floor(row, 'announced'):,.0f}/s), {verdict}; ours "
             f"delivers {rate:,.0f}/s, {rate / floor * 100:.0f}% of it.")
-    out += cpu_findings(rows) + target_findings(rows)
+    out += cpu_findings(by) + target_findings(by)
     for row in rows:
         if row.get("ours_indexes_cached") and row.get("ours"):
             rate, pre = _rate(row["ours"]), _rate(row["ours_indexes_cached"])
@@ -1086,12 +1086,12 @@ def findings(rows: list[dict], micro: dict, train_rows=()) -> list[str]:
     return out
 
 
-def cpu_findings(rows: list[dict]) -> list[str]:
-    """For each first-read row: whether the epochs were bound by the CPUs or by the disk
-    (the machine's busy and iowait cores during them, ours and the reference)."""
+def cpu_findings(by: dict) -> list[str]:
+    """For each first-read row of ``by`` (rows by ``(cache, fraction)``): whether the epochs
+    were bound by the CPUs or by the disk (the machine's busy and iowait cores during them,
+    ours and the reference)."""
     out, cores = [], usable_cores()
-    by = {(r["cache"], r["fraction"]): r for r in rows}
-    for row in rows:
+    for row in by.values():
         ours, ref = row.get("ours", []), row.get("ref", [])
         if row["cache"] != "cold" or not ours or "cores_busy" not in ours[0]:
             continue
@@ -1119,13 +1119,13 @@ def cpu_findings(rows: list[dict]) -> list[str]:
     return out
 
 
-def target_findings(rows: list[dict]) -> list[str]:
+def target_findings(by: dict) -> list[str]:
     """The issue's targets (≥ 10,000 segments/s, ≥ 3× the reference) cell by cell, over the
     one-epoch rows of the default store at :data:`FRACTIONS` (a fresh loader each run,
     start-up included)."""
     cells = [(f"{'warm' if row['cache'] == 'warm' else 'first read'} {row['fraction']:g}%",
               _rate(row["ours"]), _rate(row["ours"]) / _rate(row["ref"]))
-             for row in rows if row["cache"] in ("warm", "cold") and row.get("ours")
+             for row in by.values() if row["cache"] in ("warm", "cold") and row.get("ours")
              and row.get("ref") and row["fraction"] in FRACTIONS]
     if not cells:
         return []
