@@ -185,6 +185,37 @@ def test_persistent_workers_follow_epochs_and_resume(small_store, store):
     assert not make_dataloader(ds, num_workers=2, persistent=False).persistent_workers
 
 
+def test_workers_start_with_the_parent_heap_frozen(small_store, monkeypatch):
+    """Forked workers see the parent's objects in the permanent generation (their full
+    collections do not walk, nor copy, the inherited heap); the parent gets its collector back
+    as it was, and a process that froze objects itself is left as it was."""
+    seen = []
+    read_batch = SelectedBatches.read_batch
+
+    def recording(self, j, **kw):
+        batch = read_batch(self, j, **kw)
+        batch["group"] = (batch["group"], gc.get_freeze_count())
+        return batch
+
+    monkeypatch.setattr(SelectedBatches, "read_batch", recording)
+    assert gc.get_freeze_count() == 0
+    ds = SelectedBatches(small_store, batch_size=4, seed=0)
+    loader = make_dataloader(ds, num_workers=2, prefetch_factor=2)
+    for epoch in range(2):  # the first pass forks the workers, the second reuses them
+        ds.set_epoch(epoch)
+        seen += [b["group"][1] for b in loader]
+        assert gc.get_freeze_count() == 0
+    assert len(seen) == 2 * ds.batches_per_epoch() and min(seen) > 1000
+    gc.freeze()
+    try:
+        mine = gc.get_freeze_count()
+        ds = SelectedBatches(small_store, batch_size=4, seed=0)
+        assert min(b["group"][1] for b in make_dataloader(ds, num_workers=1)) > 1000
+        assert gc.get_freeze_count() > mine // 2  # not unfrozen by the loader
+    finally:
+        gc.unfreeze()
+
+
 def test_held_batches_stay_intact_with_workers(small_store, store):
     """Batches come back through reused shared slots: keeping every batch of an epoch must not
     let a worker overwrite one (the pool falls back to fresh memory when its slots are busy)."""
