@@ -211,9 +211,12 @@ def train_stage(spec: StageSpec, cfg: PretrainConfig, source: Path, ids: np.ndar
     from streamdistill.store.segment_sources import LoaderError
 
     try:
+        # On CUDA the batches keep the store's dtype and are cast on the GPU (half the bytes
+        # to fill in the workers and to copy to the device); on the CPU the workers cast.
         ds = SelectedBatches(source, ids, batch_size=cfg.batch_size, seed=cfg.seed,
                              shuffle_buffer=cfg.shuffle_buffer, rank=ddp.rank,
-                             world_size=ddp.world, state=state)
+                             world_size=ddp.world, state=state,
+                             x_dtype="store" if device.type == "cuda" else "float32")
     except LoaderError as exc:
         raise PretrainError(f"{exc} (--batch-size)") from None
     per_epoch = ds.batches_per_epoch()
@@ -348,7 +351,7 @@ def tokenizer_spec(cfg: PretrainConfig, identity: dict[str, Any]) -> StageSpec:
                            code_dim=cfg.code_dim, kmeans_seed=cfg.seed)
 
     def step_loss(model, batch, step):
-        o = model(batch["x"].to(next(model.parameters()).device, non_blocking=True),
+        o = model(batch["x"].to(next(model.parameters()).device, non_blocking=True).float(),
                   batch["channels"])
         used = int(torch.unique(o.codes).numel())
         return o.loss, {"loss_vq": float(o.vq_loss.detach()),
@@ -388,7 +391,7 @@ def mem_spec(cfg: PretrainConfig, identity: dict[str, Any], tokenizer_path: Path
     tokenizer, tok_hash = load_tokenizer(tokenizer_path, device)
 
     def step_loss(model, batch, step):
-        x = batch["x"].to(device, non_blocking=True)
+        x = batch["x"].to(device, non_blocking=True).float()
         codes = tokenizer.encode_codes(x, batch["channels"])
         mask = random_mask(x.shape[0], codes.shape[1], cfg.mask_ratio,
                            _mask_generator(cfg.seed, step, rank), device=device)

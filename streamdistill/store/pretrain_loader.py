@@ -6,7 +6,7 @@ WebDataset export, deterministic, shardable across DDP ranks and DataLoader work
 >>> loader = make_dataloader(ds, num_workers=2)                          # doctest: +SKIP
 >>> for epoch in range(ds.state().epoch, epochs):                        # doctest: +SKIP
 ...     ds.set_epoch(epoch)
-...     for batch in loader:            # {"x": (B, C, T) float32 µV, "group", "channels",
+...     for batch in loader:            # {"x": (B, C, T) µV float32, "group", "channels",
 ...         ...                         #  "segment_ids": (B,) int64}
 ...         ckpt["loader"] = ds.state()
 
@@ -34,7 +34,8 @@ the segments of its batch, each once per epoch, whatever shards the shuffle wind
 segment is one inner chunk of a Zarr shard: :class:`ShardReader` reads it with one ``preadv`` of
 its byte range (from the shard index), decodes it (blosc/zstd via numcodecs; nothing to decode
 for ``compressor: none``) into a one-segment scratch that stays in cache, and converts it fp16 →
-fp32 with one ``copy_`` into its row of the batch. The batch lives in a reused slot of shared
+fp32 with one ``copy_`` into its row of the batch — or, with ``x_dtype="store"`` (what
+``pretrain`` uses on a GPU, which then casts), decodes straight into its row. The batch lives in a reused slot of shared
 memory (:class:`SlotPool`), so handing it to the main process neither copies nor page-faults.
 Stores of another layout fall back to Zarr's own partial reads (:class:`ZarrReader`); WebDataset
 tars are read by byte range the same way (their ``x.npy`` payloads are uncompressed). Shard files
@@ -92,6 +93,7 @@ from streamdistill.store.segment_sources import (
 )
 
 __all__ = [
+    "X_DTYPES",
     "LoaderError",
     "LoaderState",
     "Plan",
@@ -103,6 +105,10 @@ __all__ = [
     "loader_fingerprint",
     "make_dataloader",
 ]
+
+
+#: What ``x`` may hold (:class:`SelectedBatches`'s ``x_dtype``).
+X_DTYPES = ("float32", "store")
 
 
 @dataclass
@@ -196,10 +202,11 @@ def epoch_plan(layouts: list[tuple[np.ndarray, np.ndarray]], *, batch_size: int,
 
 class SlotRef(NamedTuple):
     """A batch's ``x`` while it crosses from a worker to the main process: slot ``k`` of the
-    loader's :class:`SlotPool`, shape ``(B, C, T)``."""
+    loader's :class:`SlotPool`, shape ``(B, C, T)``, numpy dtype name."""
 
     slot: int
     shape: tuple[int, int, int]
+    dtype: str = "float32"
 
 
 #: ``madvise`` advice that allocates a range's pages for writing in one call (Linux ≥ 5.14;
@@ -213,7 +220,7 @@ def _release(busy: np.ndarray, k: int) -> None:
 
 
 class SlotPool:
-    """Reused float32 batch buffers in shared anonymous memory, mapped before workers fork.
+    """Reused batch buffers in shared anonymous memory, mapped before workers fork.
 
     A fresh tensor per batch costs page faults, and one in shared memory (what PyTorch's worker
     queue needs) costs as much as decoding the batch (measured: docs/benchmarks.md, "loader").
@@ -236,8 +243,8 @@ class SlotPool:
         self.busy = np.frombuffer(self.mem, np.uint8, self.n_slots,
                                   self.n_slots * self.slot_bytes)
         self.fallbacks = 0
-        #: slots this process has populated (each worker writes only its own range)
-        self._populated = np.zeros(self.n_slots, bool)
+        #: bytes of each slot this process has populated (a worker writes only its own range)
+        self._populated = np.zeros(self.n_slots, np.int64)
 
     def acquire(self, owner: int = 0) -> int | None:
         """A free slot of ``owner``'s range, marked busy (``None``: all busy)."""
@@ -249,26 +256,27 @@ class SlotPool:
         self.fallbacks += 1
         return None
 
-    def view(self, k: int, shape: tuple[int, ...]) -> np.ndarray:
-        return np.frombuffer(self.mem, np.float32, int(np.prod(shape)),
+    def view(self, k: int, shape: tuple[int, ...], dtype="float32") -> np.ndarray:
+        return np.frombuffer(self.mem, dtype, int(np.prod(shape)),
                              k * self.slot_bytes).reshape(shape)
 
-    def writable(self, k: int, shape: tuple[int, ...]) -> np.ndarray:
-        """:meth:`view` of slot ``k`` for a worker to write, its pages allocated at once on the
-        first use (class docstring)."""
-        if not self._populated[k]:
-            self._populated[k] = True
-            nbytes = -(-int(np.prod(shape)) * 4 // 4096) * 4096
+    def writable(self, k: int, shape: tuple[int, ...], dtype="float32") -> np.ndarray:
+        """:meth:`view` of slot ``k`` for a worker to write, the pages it needs allocated at once
+        on their first use (class docstring)."""
+        nbytes = -(-int(np.prod(shape)) * np.dtype(dtype).itemsize // 4096) * 4096
+        if self._populated[k] < nbytes:
+            start, self._populated[k] = int(self._populated[k]), nbytes
             if _POPULATE_WRITE is not None:
                 try:
-                    self.mem.madvise(_POPULATE_WRITE, k * self.slot_bytes, nbytes)
+                    self.mem.madvise(_POPULATE_WRITE, k * self.slot_bytes + start,
+                                     nbytes - start)
                 except (OSError, ValueError):  # an older kernel: the write faults them in
                     pass
-        return self.view(k, shape)
+        return self.view(k, shape, dtype)
 
     def tensor(self, ref: SlotRef) -> torch.Tensor:
         """The slot as a tensor (no copy); the slot is freed when the tensor and its views die."""
-        arr = self.view(ref.slot, ref.shape)
+        arr = self.view(ref.slot, ref.shape, ref.dtype)
         weakref.finalize(arr, _release, self.busy, ref.slot)
         return torch.from_numpy(arr)
 
@@ -276,16 +284,16 @@ class SlotPool:
         raise TypeError("SlotPool lives in memory shared by fork only; it cannot be pickled")
 
 
-def _empty_f32(shape: tuple[int, ...], shared: bool) -> torch.Tensor:
-    """A float32 tensor, in shared memory when it has to cross to another process (PyTorch's
-    pickling then moves a handle instead of copying the data)."""
+def _empty(shape: tuple[int, ...], dtype: torch.dtype, shared: bool) -> torch.Tensor:
+    """A tensor, in shared memory when it has to cross to another process (PyTorch's pickling
+    then moves a handle instead of copying the data)."""
     if not shared:
-        return torch.empty(shape, dtype=torch.float32)
+        return torch.empty(shape, dtype=dtype)
     try:  # allocate in shared memory directly (share_memory_() would allocate, then copy)
-        storage = torch.UntypedStorage._new_shared(int(np.prod(shape)) * 4)
-        return torch.empty(0, dtype=torch.float32).set_(storage, 0, shape)
+        storage = torch.UntypedStorage._new_shared(int(np.prod(shape)) * dtype.itemsize)
+        return torch.empty(0, dtype=dtype).set_(storage, 0, shape)
     except (AttributeError, RuntimeError):  # pragma: no cover - a PyTorch without it
-        return torch.empty(shape, dtype=torch.float32).share_memory_()
+        return torch.empty(shape, dtype=dtype).share_memory_()
 
 
 @contextmanager
@@ -351,15 +359,26 @@ class SelectedBatches(IterableDataset):
         Resume: start ``state.epoch`` after its ``state.batches_done`` batches.
     max_open_shards
         Shard (or tar) files a reader keeps open per group, with their indexes (no data).
+    x_dtype
+        ``"float32"`` (default): ``x`` is float32 µV, each segment converted in the worker.
+        ``"store"``: ``x`` keeps the store's dtype (float16 µV for the default store, float32
+        for a store sharded with ``dtype: float32``) and the consumer converts it —
+        ``x.to(device).float()`` on a GPU, which also halves the host → device copy. LaBraM's
+        own loader likewise hands over what its files hold (float64) and casts on the GPU.
+        ``pretrain`` uses ``"store"`` on CUDA and ``"float32"`` on the CPU. Measured with two
+        workers on 2 cores: the conversion was ≈ 15% of the workers' CPU and half the batch
+        memory they fill (docs/benchmarks.md, "loader").
 
-    Yields dicts ``{"x": (B, C, T) float32 µV, "group": str, "channels": tuple[str, ...],
+    Yields dicts ``{"x": (B, C, T) µV (``x_dtype``), "group": str, "channels": tuple[str, ...],
     "segment_ids": (B,) int64}``.
     """
 
     def __init__(self, source: str | Path, segment_ids: np.ndarray | None = None, *,
                  batch_size: int, seed: int = 0, shuffle_buffer: int = 2048, rank: int = 0,
                  world_size: int = 1, drop_last: bool = True, state: LoaderState | None = None,
-                 max_open_shards: int = 256):
+                 max_open_shards: int = 256, x_dtype: str = "float32"):
+        if x_dtype not in X_DTYPES:
+            raise LoaderError(f"x_dtype must be one of {', '.join(X_DTYPES)} (got {x_dtype!r})")
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
                 or batch_size < 1:
             raise LoaderError(f"batch_size must be a positive integer (got {batch_size!r})")
@@ -383,6 +402,7 @@ class SelectedBatches(IterableDataset):
         self.shuffle_buffer = int(shuffle_buffer)
         self.rank, self.world_size, self.drop_last = int(rank), int(world_size), bool(drop_last)
         self._max_open = int(max_open_shards)
+        self.x_dtype = x_dtype
         self._source = open_source(self.source_path, ids, self._max_open)
         if len(self._source.ids) == 0:
             raise LoaderError(f"empty selection: no segment to train on in {self.source_path}")
@@ -477,13 +497,14 @@ class SelectedBatches(IterableDataset):
         ids = plan.ids[plan.starts[j]:plan.starts[j + 1]]
         g = self._source.groups[int(plan.groups[j])]
         shape = (len(ids), len(g.channels), g.n_times)
+        dtype = self._x_dtype(g)
         slot = pool.acquire(owner) if pool is not None else None
-        x = _empty_f32(shape, shared) if slot is None else \
-            torch.from_numpy(pool.writable(slot, shape))
-        self._source.read_into(g.name, ids, x.numpy() if g.dtype == np.float32 else x)
+        x = _empty(shape, torch.from_numpy(np.empty(0, dtype)).dtype, shared) if slot is None \
+            else torch.from_numpy(pool.writable(slot, shape, dtype.name))
+        self._source.read_into(g.name, ids, x.numpy() if dtype == g.dtype else x)
         if slot is not None:  # ids travel pickled by value; the loader makes the tensor
-            return {"x": SlotRef(slot, shape), "group": g.name, "channels": g.channels,
-                    "segment_ids": ids.copy()}
+            return {"x": SlotRef(slot, shape, dtype.name), "group": g.name,
+                    "channels": g.channels, "segment_ids": ids.copy()}
         seg = torch.from_numpy(ids.copy())
         if shared:
             seg.share_memory_()
@@ -497,8 +518,13 @@ class SelectedBatches(IterableDataset):
             self._done = 0
         self.plan()
 
+    def _x_dtype(self, g) -> np.dtype:
+        """The dtype of ``x`` for group ``g``'s batches (``x_dtype``)."""
+        return np.dtype(np.float32) if self.x_dtype == "float32" else np.dtype(g.dtype)
+
     def _slot_bytes(self) -> int:
-        return max(self.batch_size * len(g.channels) * g.n_times * 4 for g in self._source.groups)
+        return max(self.batch_size * len(g.channels) * g.n_times * self._x_dtype(g).itemsize
+                   for g in self._source.groups)
 
     def __iter__(self) -> Iterator[dict]:
         info = get_worker_info()

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from streamdistill.store import open_store
 from streamdistill.store.pretrain_loader import (
+    LoaderError,
     LoaderState,
     SelectedBatches,
     ShardReader,
@@ -216,6 +217,26 @@ def test_workers_start_with_the_parent_heap_frozen(small_store, monkeypatch):
         gc.unfreeze()
 
 
+@pytest.mark.parametrize("workers", [0, 2])
+def test_x_in_the_store_dtype_holds_the_same_values(small_store, store, workers):
+    """``x_dtype="store"``: the store's float16, the same values as the float32 batches (the
+    conversion is exact), through the slot pool, its fallback (every batch kept) and in-process."""
+    kw = {"batch_size": 2, "seed": 3, "shuffle_buffer": 4}
+    ref = list(make_dataloader(SelectedBatches(small_store, **kw), num_workers=workers))
+    ds = SelectedBatches(small_store, **kw, x_dtype="store")
+    kept = list(make_dataloader(ds, num_workers=workers, prefetch_factor=2) if workers
+                else ds)
+    assert len(kept) == len(ref) == ds.batches_per_epoch() > 3 * 2 * 2
+    for b, r in zip(kept, ref):
+        assert b["x"].dtype == torch.float16 and r["x"].dtype == torch.float32
+        assert torch.equal(b["segment_ids"], r["segment_ids"])
+        assert torch.equal(b["x"].float(), r["x"])
+        np.testing.assert_array_equal(
+            b["x"].numpy(), np.stack([store.get(i) for i in b["segment_ids"].tolist()]))
+    with pytest.raises(LoaderError, match="x_dtype must be one of float32, store"):
+        SelectedBatches(small_store, **kw, x_dtype="float16")
+
+
 def test_held_batches_stay_intact_with_workers(small_store, store):
     """Batches come back through reused shared slots: keeping every batch of an epoch must not
     let a worker overwrite one (the pool falls back to fresh memory when its slots are busy)."""
@@ -262,10 +283,14 @@ def test_slot_pool_allocates_a_slot_on_its_first_write_only():
     assert grown >= 0.95 * view.nbytes  # allocated before anything is written
     assert grown < 1.5 * view.nbytes  # only the slot asked for, not the whole pool
     view[:] = 3.0
-    assert pool._populated.tolist() == [False, True]
+    assert pool._populated.tolist() == [0, view.nbytes]
     again = pool.writable(1, shape)
     assert np.shares_memory(again, view) and float(again[-1, -1, -1]) == 3.0
     np.testing.assert_array_equal(pool.view(1, shape), view)
+    before = _rss_bytes()
+    half = pool.writable(0, shape, "float16")  # a float16 batch: half the slot
+    assert half.dtype == np.float16 and pool._populated.tolist() == [half.nbytes, view.nbytes]
+    assert 0.95 * half.nbytes <= _rss_bytes() - before < 1.5 * half.nbytes
 
 
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux /proc")
