@@ -84,6 +84,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
+from streamdistill.store.chunk_codecs import preload_decoders
 from streamdistill.store.segment_sources import (
     LoaderError,
     ShardReader,
@@ -305,14 +306,17 @@ def frozen_heap():
     A forked DataLoader worker inherits the whole heap of the process that forks it (PyTorch's
     own objects, and in training the model, the optimiser, the user's objects). Not frozen,
     that heap is walked by each of the worker's full collections, which the worker's own
-    allocations trigger every few batches; the walk writes to every object's header and so
-    also copies the parent's pages into the worker one by one (copy-on-write). Measured on
-    this project's 2-core VM (`perf`, one-epoch run over a 5% selection, 2 workers): CPython's
-    ``gc_collect_main`` and its visitors were the workers' largest cost, ≈ 2× the blosc
-    decoding, and frozen the workers spent half as much user CPU per segment — the epoch ran
-    at ≈ 10k instead of ≈ 6k segments/s warm and ≈ 8.4k instead of ≈ 5.3k on a first read
-    (docs/benchmarks.md, "loader"). It is what Python's documentation of ``gc.freeze``
-    advises before a ``fork`` without ``exec``. The workers' own new objects are still
+    allocations can trigger at any batch; the walk writes to every object's header and so
+    also copies the parent's pages into the worker one by one (copy-on-write). Whether and
+    when it strikes depends on the parent's allocation history. Measured on this project's
+    2-core VM with a parent that had listed and read the store's files before forking (one
+    epoch over a 5% selection of the loader benchmark's store, 2 workers, `perf -a`):
+    CPython's ``gc_collect_main`` and its visitors were the workers' largest cost, ≈ 2× the
+    blosc decoding; frozen, the workers spent half as much user CPU per segment and the epoch
+    ran at 9.6–10.9k instead of 5.9–6.5k segments/s warm and 8.0–8.8k instead of 5.2–5.3k
+    on a first read (3 runs each). The benchmark's own child process, which does little
+    before forking, saw no such collection either way. It is what Python's documentation of
+    ``gc.freeze`` advises before a ``fork`` without ``exec``. The workers' own new objects are still
     collected; objects frozen in a worker are freed by reference counting as usual, only
     cycles among them stay until the worker exits.
 
@@ -404,6 +408,7 @@ class SelectedBatches(IterableDataset):
         self._max_open = int(max_open_shards)
         self.x_dtype = x_dtype
         self._source = open_source(self.source_path, ids, self._max_open)
+        preload_decoders()  # here, not in each forked worker on its first segment
         if len(self._source.ids) == 0:
             raise LoaderError(f"empty selection: no segment to train on in {self.source_path}")
         self._layouts = self._source.layouts()

@@ -2,8 +2,8 @@
 
 A segment store's group array keeps one segment per inner chunk of a Zarr v3 shard:
 :class:`ShardReader` reads a chunk with one ``preadv`` of its byte range (from the shard index),
-decodes it (blosc/zstd via numcodecs, ``store/chunk_codecs.py``; nothing for
-``compressor: none``) and converts fp16 → fp32 into its row of the batch. :class:`ZarrReader`
+decodes it (blosc via blosc2 or numcodecs, zstd via numcodecs: ``store/chunk_codecs.py``; nothing
+for ``compressor: none``) and converts fp16 → fp32 into its row of the batch. :class:`ZarrReader`
 falls back to Zarr's own partial reads for other layouts; ``_TarReader`` reads the uncompressed
 ``x.npy`` payloads of a WebDataset export by byte range. :func:`open_source` opens a store or
 an export and lists, per montage group, the selected segments and the storage unit (shard or
@@ -76,6 +76,10 @@ class _Sink:
         if self.seg is not None:
             for d, s in zip(self.dst[i], self.src):
                 d.copy_(s)
+
+    def commit_of(self):
+        """:meth:`commit`, or ``None`` where segments land in ``out`` directly."""
+        return None if self.seg is None else self.commit
 
     def fill(self, i: int, value) -> None:
         self.rows[i][...] = value
@@ -174,9 +178,9 @@ class ShardReader:
         self._index_bytes = 16 * self.shard_rows + (4 if self.crc else 0)
         #: shard -> fd opened by :meth:`_announce_indexes`, taken over by :meth:`_open`
         self._opened: dict[int, int] = {}
-        #: rows (as bytes) of the batch :meth:`prepare` last announced in full, so that its
-        #: :meth:`read_into` does not announce the same ranges again
-        self._prepared = b""
+        #: rows (as bytes) of the batch :meth:`prepare` last announced in full, and its
+        #: :meth:`_look_up` (plan, rows without data), which its :meth:`read_into` reuses
+        self._prepared: tuple[bytes, list, list] = (b"", [], [])
 
     @classmethod
     def open(cls, array_dir: str | Path, files: _OpenFiles | int = 256) -> ShardReader | None:
@@ -287,20 +291,21 @@ class ShardReader:
         key = np.asarray(rows, np.int64).tobytes()
         rows = np.asarray(rows, np.int64).tolist()
         try:
-            self._look_up(rows, sorted(range(len(rows)), key=rows.__getitem__), None, True)
-            self._prepared = key
+            plan, missing = self._look_up(rows, sorted(range(len(rows)), key=rows.__getitem__),
+                                          True)
+            self._prepared = (key, plan, missing)
         except (OSError, StoreError):
             pass  # a damaged shard: reading this batch will report it, not the one before
         finally:
             self._close_unused({r // self.shard_rows for r in rows})
 
-    def _look_up(self, rows: list[int], order: list[int], sink: _Sink | None,
-                 hint: bool) -> list[tuple]:
+    def _look_up(self, rows: list[int], order: list[int], hint: bool) -> tuple[list, list]:
         """``(i, shard, chunk, offset, nbytes)`` of ``rows`` in storage order (``order``: row
         positions sorted by row), each range announced with ``posix_fadvise(WILLNEED)`` if
-        ``hint``; rows of unwritten shards or chunks get the fill value in ``sink`` (if any)."""
+        ``hint``; and the positions ``i`` of rows in unwritten shards or chunks (no data: the
+        fill value)."""
         hint = hint and _WILLNEED is not None
-        plan = []
+        plan, missing = [], []
         last, fd, index = -1, -1, None
         for i in order:
             k, j = divmod(rows[i], self.shard_rows)
@@ -311,14 +316,13 @@ class ShardReader:
                 except FileNotFoundError:
                     fd, index = -1, None
             if index is None or index[2 * j] == _MISSING:
-                if sink is not None:
-                    sink.fill(i, self.fill)
+                missing.append(i)
                 continue
             off, n = index[2 * j], index[2 * j + 1]
             if hint:
                 os.posix_fadvise(fd, off, n, _WILLNEED)
             plan.append((i, k, j, off, n))
-        return plan
+        return plan, missing
 
     def read_into(self, rows: np.ndarray, out: np.ndarray | torch.Tensor) -> None:
         """Rows ``rows`` (any order) into ``out[i]``: ``(len(rows), C, T)``, the store dtype, or
@@ -333,41 +337,51 @@ class ShardReader:
         blocking read at a time (first read: docs/benchmarks.md, "loader"); on cached data the
         hints cost ≈ 1 µs per segment. A caller that knows its next batches calls
         :meth:`announce` and :meth:`prepare` for them ahead (``SelectedBatches`` does), so
-        those steps have already been served when their turn comes."""
+        those steps have already been served when their turn comes, and this call reuses the
+        look-up :meth:`prepare` made (one look-up per segment, not two)."""
         rows = np.asarray(rows, np.int64)
-        announced, self._prepared = self._prepared == rows.tobytes(), b""
-        rows = rows.tolist()
+        (key, plan, missing), self._prepared = self._prepared, (b"", [], [])
         sink = _Sink(out, self.dtype, self.shape[1:])
-        order = sorted(range(len(rows)), key=rows.__getitem__)
-        shards = {r // self.shard_rows for r in rows}
-        try:
-            if _WILLNEED is not None and not announced:
-                self._announce_indexes(sorted(shards))
-            plan = self._look_up(rows, order, sink, not announced)
-        finally:
-            self._close_unused(shards)
+        if key != rows.tobytes():  # not prepared: look it up now
+            rows = rows.tolist()
+            shards = {r // self.shard_rows for r in rows}
+            try:
+                if _WILLNEED is not None:
+                    self._announce_indexes(sorted(shards))
+                plan, missing = self._look_up(rows, sorted(range(len(rows)),
+                                                          key=rows.__getitem__), True)
+            finally:
+                self._close_unused(shards)
+        for i in missing:
+            sink.fill(i, self.fill)
+        if plan and self.decode is not None and len(self._buf) < max(p[4] for p in plan):
+            self._buf = bytearray(max(p[4] for p in plan))
+        buf, decode, commit = memoryview(self._buf), self.decode, sink.commit_of()
         last = -1
         for i, k, j, off, n in plan:
             if k != last:  # again: the LRU may have closed it if the batch spans more shards
                 fd, _ = self.files.get((self._key, k), self._open)
                 last = k
             dest = sink.target(i)
-            if self.decode is None:
+            if decode is None:
                 if n != dest.nbytes:
                     raise StoreError(f"{self._key.format(k)}: chunk {j} holds {n} bytes, "
                                      f"expected {dest.nbytes}")
                 got = os.preadv(fd, [memoryview(dest).cast("B")], off)
             else:
-                if len(self._buf) < n:
-                    self._buf = bytearray(n)
-                src = memoryview(self._buf)[:n]
-                got = os.preadv(fd, [src], off)
-                self.decode(src, dest)
+                got = os.preadv(fd, [buf[:n]], off)
+                try:
+                    decode(buf[:n], dest)
+                except (RuntimeError, ValueError) as exc:
+                    raise StoreError(
+                        f"{self._key.format(k)}: chunk {j} does not decode ({exc}); the store "
+                        "is damaged — re-run `streamdistill shard` into a new --out") from None
             if got != n:
                 raise StoreError(f"{self._key.format(k)}: chunk {j} truncated ({got} of {n} "
                                  "bytes)")
-            sink.commit(i)
-            self.decoded += 1
+            if commit is not None:
+                commit(i)
+        self.decoded += len(plan)
 
     def close(self) -> None:
         self._close_unused()

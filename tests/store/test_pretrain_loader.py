@@ -411,6 +411,54 @@ def test_shard_reader_matches_zarr(many_shards, comp):
     assert torch.equal(x, torch.from_numpy(a.astype(np.float32)))
 
 
+def test_blosc_decoders_agree_and_numcodecs_is_the_fallback(many_shards, monkeypatch):
+    """blosc2 (where installed) and numcodecs decode the store's blosc chunks to the same bits
+    as Zarr; without blosc2 the reader falls back to numcodecs."""
+    from streamdistill.store import chunk_codecs
+
+    store = open_store(many_shards["blosc-lz4"])
+    (g,) = store.groups
+    array_dir = store.layout.zarr / store.layout.group_array_path(g)
+    rows = np.random.default_rng(2).permutation(store.n_segments)[:40]
+    ref = np.asarray(store.array(g).get_orthogonal_selection((np.sort(rows),)))[
+        np.argsort(np.argsort(rows))]
+    got = {}
+    for name in ("installed", "without blosc2"):
+        if name == "without blosc2":
+            monkeypatch.setattr(chunk_codecs, "_blosc2_decompress", lambda: None)
+            assert chunk_codecs.blosc_decoder() == "numcodecs"
+        got[name] = np.empty_like(ref)
+        ShardReader.open(array_dir).read_into(rows, got[name])
+        assert np.array_equal(got[name].view(np.uint16), ref.view(np.uint16)), name
+    pytest.importorskip("blosc2")
+    monkeypatch.undo()
+    assert chunk_codecs.blosc_decoder() == "blosc2"
+
+
+def test_undecodable_chunk_is_a_clear_store_error(many_shards, tmp_path):
+    """A chunk whose bytes do not decode (its blosc header overwritten; the shard index intact)
+    fails its batch with a StoreError naming the shard file and the chunk."""
+    from streamdistill.store.segment_store import StoreError
+
+    shutil.copytree(many_shards["blosc-lz4"], tmp_path / "s")
+    store = open_store(tmp_path / "s")
+    (g,) = store.groups
+    array_dir = store.layout.zarr / store.layout.group_array_path(g)
+    reader = ShardReader.open(array_dir)
+    shard = array_dir / "c" / "2" / "0" / "0"
+    fd = os.open(shard, os.O_RDONLY)
+    offset = int(reader._index(fd)[1, 0])  # row 9 = chunk 1 of shard 2
+    os.close(fd)
+    data = bytearray(shard.read_bytes())
+    data[offset:offset + 16] = b"\xff" * 16
+    shard.write_bytes(bytes(data))
+    out = np.empty((3, *store.array(g).shape[1:]), np.float16)
+    reader.read_into(np.array([8, 10, 11]), out)  # the shard's other chunks still read
+    with pytest.raises(StoreError, match=r"c/2/0/0: chunk 1 does not decode .*damaged"):
+        reader.read_into(np.array([8, 9]), out[:2])
+    reader.close()
+
+
 def test_bounded_open_shards_and_each_segment_read_once(many_shards):
     store = open_store(many_shards["zstd"])
     (g,) = store.groups

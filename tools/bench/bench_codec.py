@@ -11,7 +11,8 @@ Segments: every segment of ``streamdistill shard`` on ``/work/shared/data/eegmmi
 offered by ``shard.store`` (``--compressor``, ``--shuffle``, ``--clevel``), the inner-chunk codec
 chain is taken from a real group array created by the store code (``store/arrays.py``), and each
 segment is compressed and decompressed exactly as the writer's fast path and the loader do
-(``store/chunk_codecs.py``, numcodecs, one call per segment, single-threaded). This process is
+(``store/chunk_codecs.py``: numcodecs, blosc decoded by blosc2 where installed;
+one call per segment, single-threaded). This process is
 pinned to one CPU; each timing is the median of ``--runs`` passes over all segments. The anchor
 is zstd level 1, the store's default before this benchmark; "none" is the uncompressed floor.
 """
