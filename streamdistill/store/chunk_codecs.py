@@ -16,9 +16,10 @@ the output of numcodecs; tested) where it is installed, one thread per call
 (``decompress2(..., nthreads=1)``): its bit-unshuffle picks the CPU's AVX2/AVX-512 code at run
 time, where numcodecs' wheels carry only the SSE2 one. Measured on this project's VM (AVX-512),
 one core, 64 × 800 fp16 segments of the default codec: ≈ 29–34 µs per segment against
-≈ 41–53 µs with numcodecs; the pretraining loader over a cached store, 2 workers, ≈ 15% more
-segments/s (docs/benchmarks.md, "loader"). Without blosc2 (an environment that lacks the wheel)
-numcodecs decodes, with the same result. Encoding stays with numcodecs (the writer's bytes are
+≈ 41–53 µs with numcodecs (docs/benchmarks.md, "loader", has both side by side); the
+pretraining loader over a whole cached store, 2 workers, fp16 batches, ran ≈ 15% faster with it
+(27.3–29.7k against 22.8–25.4k segments/s, 4 interleaved runs each). Without blosc2 (an
+environment that lacks the wheel) numcodecs decodes, with the same result. Encoding stays with numcodecs (the writer's bytes are
 Zarr's). :func:`blosc_decoder` says which one is in use; importing blosc2 costs ≈ 0.25 s once
 per process, so a caller about to fork workers imports it first (:func:`preload_decoders`).
 """

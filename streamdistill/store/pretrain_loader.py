@@ -32,10 +32,11 @@ in-order round robin hands back in plan order (the same batches for any ``num_wo
 **Reading.** Shuffling happens on ids, so no data sits in a shuffle buffer: a worker reads exactly
 the segments of its batch, each once per epoch, whatever shards the shuffle window spans. One
 segment is one inner chunk of a Zarr shard: :class:`ShardReader` reads it with one ``preadv`` of
-its byte range (from the shard index), decodes it (blosc/zstd via numcodecs; nothing to decode
-for ``compressor: none``) into a one-segment scratch that stays in cache, and converts it fp16 →
-fp32 with one ``copy_`` into its row of the batch — or, with ``x_dtype="store"`` (what
-``pretrain`` uses on a GPU, which then casts), decodes straight into its row. The batch lives in a reused slot of shared
+its byte range (from the shard index), decodes it (``store/chunk_codecs.py``: blosc via blosc2
+or numcodecs, zstd via numcodecs; nothing to decode for ``compressor: none``) into a one-segment
+scratch that stays in cache, and converts it fp16 → fp32 with one ``copy_`` into its row of the
+batch — or, with ``x_dtype="store"`` (what ``pretrain`` uses on a GPU, which then casts),
+decodes straight into its row. The batch lives in a reused slot of shared
 memory (:class:`SlotPool`), so handing it to the main process neither copies nor page-faults.
 Stores of another layout fall back to Zarr's own partial reads (:class:`ZarrReader`); WebDataset
 tars are read by byte range the same way (their ``x.npy`` payloads are uncompressed). Shard files
@@ -285,9 +286,10 @@ class SlotPool:
         raise TypeError("SlotPool lives in memory shared by fork only; it cannot be pickled")
 
 
-def _empty(shape: tuple[int, ...], dtype: torch.dtype, shared: bool) -> torch.Tensor:
-    """A tensor, in shared memory when it has to cross to another process (PyTorch's pickling
-    then moves a handle instead of copying the data)."""
+def _empty(shape: tuple[int, ...], np_dtype: np.dtype, shared: bool) -> torch.Tensor:
+    """A tensor of numpy dtype ``np_dtype``, in shared memory when it has to cross to another
+    process (PyTorch's pickling then moves a handle instead of copying the data)."""
+    dtype = torch.from_numpy(np.empty(0, np_dtype)).dtype
     if not shared:
         return torch.empty(shape, dtype=dtype)
     try:  # allocate in shared memory directly (share_memory_() would allocate, then copy)
@@ -316,8 +318,8 @@ def frozen_heap():
     ran at 9.6–10.9k instead of 5.9–6.5k segments/s warm and 8.0–8.8k instead of 5.2–5.3k
     on a first read (3 runs each). The benchmark's own child process, which does little
     before forking, saw no such collection either way. It is what Python's documentation of
-    ``gc.freeze`` advises before a ``fork`` without ``exec``. The workers' own new objects are still
-    collected; objects frozen in a worker are freed by reference counting as usual, only
+    ``gc.freeze`` advises before a ``fork`` without ``exec``. The workers' own new objects are
+    still collected; objects frozen in a worker are freed by reference counting as usual, only
     cycles among them stay until the worker exits.
 
     Where the process already holds frozen objects (its own use of ``gc.freeze``), nothing is
@@ -370,8 +372,9 @@ class SelectedBatches(IterableDataset):
         ``x.to(device).float()`` on a GPU, which also halves the host → device copy. LaBraM's
         own loader likewise hands over what its files hold (float64) and casts on the GPU.
         ``pretrain`` uses ``"store"`` on CUDA and ``"float32"`` on the CPU. Measured with two
-        workers on 2 cores: the conversion was ≈ 15% of the workers' CPU and half the batch
-        memory they fill (docs/benchmarks.md, "loader").
+        workers on 2 cores (`perf`, first read of a 5% selection): the conversion was ≈ 15% of
+        the workers' CPU, and float32 doubles the batch memory they fill; docs/benchmarks.md,
+        "loader", has both variants side by side.
 
     Yields dicts ``{"x": (B, C, T) µV (``x_dtype``), "group": str, "channels": tuple[str, ...],
     "segment_ids": (B,) int64}``.
@@ -504,8 +507,8 @@ class SelectedBatches(IterableDataset):
         shape = (len(ids), len(g.channels), g.n_times)
         dtype = self._x_dtype(g)
         slot = pool.acquire(owner) if pool is not None else None
-        x = _empty(shape, torch.from_numpy(np.empty(0, dtype)).dtype, shared) if slot is None \
-            else torch.from_numpy(pool.writable(slot, shape, dtype.name))
+        x = _empty(shape, dtype, shared) if slot is None else \
+            torch.from_numpy(pool.writable(slot, shape, dtype.name))
         self._source.read_into(g.name, ids, x.numpy() if dtype == g.dtype else x)
         if slot is not None:  # ids travel pickled by value; the loader makes the tensor
             return {"x": SlotRef(slot, shape, dtype.name), "group": g.name,

@@ -354,8 +354,9 @@ class ShardReader:
                 self._close_unused(shards)
         for i in missing:
             sink.fill(i, self.fill)
-        if plan and self.decode is not None and len(self._buf) < max(p[4] for p in plan):
-            self._buf = bytearray(max(p[4] for p in plan))
+        largest = max((p[4] for p in plan), default=0)
+        if self.decode is not None and len(self._buf) < largest:
+            self._buf = bytearray(largest)
         buf, decode, commit = memoryview(self._buf), self.decode, sink.commit_of()
         last = -1
         for i, k, j, off, n in plan:
@@ -370,15 +371,16 @@ class ShardReader:
                 got = os.preadv(fd, [memoryview(dest).cast("B")], off)
             else:
                 got = os.preadv(fd, [buf[:n]], off)
+            if got != n:
+                raise StoreError(f"{self._key.format(k)}: chunk {j} truncated ({got} of {n} "
+                                 "bytes)")
+            if decode is not None:
                 try:
                     decode(buf[:n], dest)
                 except (RuntimeError, ValueError) as exc:
                     raise StoreError(
                         f"{self._key.format(k)}: chunk {j} does not decode ({exc}); the store "
                         "is damaged — re-run `streamdistill shard` into a new --out") from None
-            if got != n:
-                raise StoreError(f"{self._key.format(k)}: chunk {j} truncated ({got} of {n} "
-                                 "bytes)")
             if commit is not None:
                 commit(i)
         self.decoded += len(plan)

@@ -57,7 +57,8 @@ cache idle cost (in the pinned child): the 5% selection's cached ranges read rig
 earlier read of them, and again after 1.5 s of idle.
 
 Where the time goes (one child pinned to one CPU): decoding alone, per codec (every inner
-chunk of the first shards, bytes already in memory, numcodecs), ``store.read_rows`` (Zarr's pipeline),
+chunk of the first shards, bytes already in memory; the default codec also through numcodecs,
+the anchor of blosc2), ``store.read_rows`` (Zarr's pipeline),
 the fp16 → fp32 copy of one segment, our loader in-process (``num_workers=0``; the whole store and
 the 5% selection), and the cost of one 13-MB float32 batch written into a fresh shared mapping, a
 reused one, and a fresh tensor moved to shared memory (PyTorch's default hand-over). Each
@@ -670,6 +671,12 @@ CODEC_NAMES = {"default": "blosc-lz4 + bit-shuffle (default)", "zstd": "zstd lev
 #: Our loader with ``x_dtype="store"`` (fp16 batches, cast by the consumer: what ``pretrain``
 #: hands to a GPU), measured beside the default float32 one in the warm / first-read rows.
 OURS16 = "ours16"
+
+
+def _variant(who: str) -> dict:
+    """The child spec entries that make ``who``'s loader: fp16 batches for :data:`OURS16`."""
+    return {"x_dtype": "store"} if who == OURS16 else {}
+
 #: Extra warm rows, ours only, whole store: the other codecs' stores (``warm-<store>``).
 CODEC_ROWS = ("warm-zstd", "warm-none")
 
@@ -694,7 +701,7 @@ def epoch_runs(inputs: dict[str, Path], fractions, runs: int, quiet_wait: float)
             for who in whos:
                 src = inputs["h5"] if who == "ref" else inputs[store]
                 spec = {"who": "ref" if who == "ref" else "ours", "fraction": fraction,
-                        **({"x_dtype": "store"} if who == OURS16 else {})}
+                        **_variant(who)}
                 if cache_state == UNPRIMED:
                     spec["prime_mb"] = 0
                 res = _run(src, spec, quiet_wait, cold=cache_state == "cold")
@@ -744,8 +751,7 @@ def training_runs(inputs: dict[str, Path], fractions, runs: int, epochs: int,
                 mine = who in ("ours", OURS16)
                 src = inputs["default"] if mine else inputs["h5"]
                 res = _run(src, {"who": "ours" if mine else "ref", "fraction": fraction,
-                                 "epochs": epochs, "persistent": persistent,
-                                 **({"x_dtype": "store"} if who == OURS16 else {})},
+                                 "epochs": epochs, "persistent": persistent, **_variant(who)},
                            quiet_wait)
                 row.setdefault(who, []).append(res)
                 log(f"epochs    {fraction:5g}% {who:14s} run {r + 1}: "
@@ -1167,8 +1173,9 @@ def decoder_findings(micro: dict) -> list[str]:
         return []
     name, fast, anchor = (micro.get("blosc_decoder", "numcodecs"), micro["decode_default"],
                           micro["decode_default_numcodecs"])
-    return [f"Default-codec chunks decode with {name} at {fast:,.0f} segments/s per core against "
-            f"{anchor:,.0f}/s with numcodecs ({fast / anchor:.2f}×; `store/chunk_codecs.py`)."]
+    return [f"Default-codec chunks decode with {name} at {fast:,.0f} segments/s per core "
+            f"against {anchor:,.0f}/s with numcodecs ({fast / anchor:.2f}×; "
+            "`store/chunk_codecs.py`)."]
 
 
 def target_findings(by: dict) -> list[str]:
