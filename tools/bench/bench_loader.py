@@ -50,6 +50,11 @@ floor of a selection: right after each first-read run, exactly the selected segm
 ranges read with no decoding, page cache dropped, by 32 threads of blocking reads and by
 windows of 256 ranges announced with ``posix_fadvise(WILLNEED)``; the better of the two.
 
+Training use (several epochs from one loader, as ``pretrain`` iterates; :func:`training_runs`):
+:data:`EPOCHS` epochs per run, the rate over epochs 2…; warm, and first read every epoch (the
+page cache dropped and the child primed again before each epoch, outside the timer: every
+epoch of a store larger than the page cache), the latter with a disk floor run after each run.
+
 Time to first batch: from ``iter(loader)`` to the first batch, ours and the reference. Cores
 busy and waiting for the disk (iowait) over each first epoch, the whole machine's
 (:func:`machine_cores_busy`): whether a cell is bound by the CPUs or by the disk. Page
@@ -363,7 +368,10 @@ def child_epoch(spec: dict) -> dict:
     iterated once per epoch; prints nothing but the result (totals and per-epoch lists).
 
     ``ref`` starts its workers per epoch as LaBraM's DataLoader does, unless ``spec["persistent"]``;
-    ours keeps them (``make_dataloader``'s default) and follows ``set_epoch``."""
+    ours keeps them (``make_dataloader``'s default) and follows ``set_epoch``. With
+    ``spec["cold_epochs"]`` the page cache of ``spec["source"]`` is dropped (and the memory
+    primed again) before every epoch after the first, outside the timer: each epoch is a first
+    read, as every epoch is when the store is larger than the page cache."""
     import torch
 
     if spec["who"] == "ours":
@@ -393,6 +401,10 @@ def child_epoch(spec: dict) -> dict:
     for epoch in range(int(spec.get("epochs", 1))):
         if ds is not None:
             ds.set_epoch(epoch)
+        if epoch and spec.get("cold_epochs"):  # first read every epoch, outside the timer
+            drop_cache(Path(spec["source"]))
+            if spec.get("prime_mb"):
+                prime_memory(int(spec["prime_mb"]))
         t0 = time.perf_counter()
         got = 0
         batches = iter(loader)  # forks the workers (ours: on the first pass only)
@@ -738,25 +750,41 @@ def _run(src: Path, spec: dict, quiet_wait: float, cold: bool = False,
 
 
 def training_runs(inputs: dict[str, Path], fractions, runs: int, epochs: int,
-                  quiet_wait: float) -> list[dict]:
-    """Warm page cache, ``epochs`` epochs from one loader per run (as a training run iterates):
-    ours (persistent workers), the reference as LaBraM runs it (workers per epoch), and the
-    reference with ``persistent_workers=True`` (for comparison)."""
+                  quiet_wait: float, cold: bool = False) -> list[dict]:
+    """``epochs`` epochs from one loader per run (as a training run iterates): ours (persistent
+    workers, float32 and fp16 batches), the reference as LaBraM runs it (workers per epoch), and,
+    warm only, the reference with ``persistent_workers=True`` (for comparison).
+
+    Warm (``cold=False``): the page cache holds every file. First read every epoch
+    (``cold=True``, rows ``"cold-epochs"``): the page cache of the store / the HDF5 file is
+    dropped before each epoch, outside the timer — what every epoch is when the store is
+    larger than the page cache; each run is followed by a :func:`floor_run` of the selection."""
+    from streamdistill.store import open_store
+
+    n_segments = open_store(inputs["default"]).n_segments
+    whos = [("ours", True), (OURS16, True), ("ref", False)]
+    if not cold:
+        whos.append(("ref_persistent", True))
     rows = []
     for fraction in fractions:
-        row: dict[str, Any] = {"cache": "warm-epochs", "fraction": fraction, "epochs": epochs}
+        row: dict[str, Any] = {"cache": "cold-epochs" if cold else "warm-epochs",
+                               "fraction": fraction, "epochs": epochs}
         for r in range(runs):
-            for who, persistent in (("ours", True), (OURS16, True), ("ref", False),
-                                    ("ref_persistent", True)):
+            for who, persistent in whos:
                 mine = who in ("ours", OURS16)
                 src = inputs["default"] if mine else inputs["h5"]
                 res = _run(src, {"who": "ours" if mine else "ref", "fraction": fraction,
-                                 "epochs": epochs, "persistent": persistent, **_variant(who)},
-                           quiet_wait)
+                                 "epochs": epochs, "persistent": persistent,
+                                 "cold_epochs": cold, **_variant(who)},
+                           quiet_wait, cold=cold)
                 row.setdefault(who, []).append(res)
-                log(f"epochs    {fraction:5g}% {who:14s} run {r + 1}: "
+                log(f"{row['cache']:11s} {fraction:5g}% {who:14s} run {r + 1}: "
                     f"{_later_rate(res):,.0f} seg/s after epoch 1, first "
                     f"{res['segments'] / res['seconds']:,.0f} (load {res['background']:.2f})")
+            if cold:
+                ranges = selection_ranges(inputs["default"], selection(n_segments, fraction))
+                row.setdefault("floor", []).append(floor_run(inputs["default"], ranges))
+                log(f"{row['cache']:11s} {fraction:5g}% floor run {r + 1}: {row['floor'][-1]}")
         rows.append(row)
     return rows
 
@@ -779,6 +807,11 @@ def _later_rate(res: dict) -> float:
 def _floor(row: dict, how: str) -> float | None:
     """Median disk floor (segments/s) of a first-read row's interleaved floor runs."""
     return median([f[how] for f in row["floor"]]) if row.get("floor") else None
+
+
+def _floors(row: dict, how: str = "best") -> list[float]:
+    """Each of a first-read row's interleaved floor runs (segments/s)."""
+    return [f[how] for f in row.get("floor", [])]
 
 
 def _rate(results: list[dict]) -> float:
@@ -944,42 +977,71 @@ def render(info: dict, inputs: dict, n_segments: int, rows: list[dict], micro: d
 
 
 def training_table(train_rows, runs: int) -> list[str]:
-    """The several-epochs section (empty without such rows)."""
-    if not train_rows:
-        return []
+    """The several-epochs sections, warm and first read every epoch (empty without such
+    rows)."""
+    out = []
+    for cache in ("warm-epochs", "cold-epochs"):
+        rows = [row for row in train_rows if row.get("cache", "warm-epochs") == cache]
+        if rows:
+            out += _training_section(rows, runs, cold=cache == "cold-epochs")
+    return out
+
+
+def _training_section(rows: list[dict], runs: int, cold: bool) -> list[str]:
+    """One several-epochs table (rows of one page-cache state)."""
     table = []
-    for row in train_rows:
-        ours, ref, refp = row["ours"], row["ref"], row["ref_persistent"]
+    for row in rows:
+        ours, ref, refp = row["ours"], row["ref"], row.get("ref_persistent", [])
         ours16 = row.get(OURS16, [])
         later = {k: median([_later_rate(r) for r in v]) for k, v in
                  (("ours", ours), ("ref", ref), ("refp", refp), ("ours16", ours16)) if v}
         first = {k: median([r["segments"] / r["seconds"] for r in v]) for k, v in
                  (("ours", ours), ("ref", ref))}
+        floor = _floor(row, "best")
         table.append([
             f"{row['fraction']:g}%", f"{ours[0]['selected']:,}", f"{later['ours']:,.0f}",
             f"{later['ours16']:,.0f} (**{later['ours16'] / later['ref']:.2f}×**)"
             if "ours16" in later else "-",
             f"{later['ref']:,.0f}", f"**{later['ours'] / later['ref']:.2f}×**",
-            f"{later['refp']:,.0f}", f"{later['ours'] / later['refp']:.2f}×",
+            *([f"{floor:,.0f} ({later['ours'] / floor * 100:.0f}% / "
+               f"{later.get('ours16', float('nan')) / floor * 100:.0f}%)" if floor else "-"]
+              if cold else
+              [f"{later['refp']:,.0f}" if "refp" in later else "-",
+               f"{later['ours'] / later['refp']:.2f}×" if "refp" in later else "-"]),
             f"{first['ours']:,.0f} / {first['ref']:,.0f}",
             ", ".join(f"{_later_rate(r):,.0f}" for r in ours),
+            ", ".join(f"{_later_rate(r):,.0f}" for r in ours16) or "-",
             ", ".join(f"{_later_rate(r):,.0f}" for r in ref),
         ])
-    epochs = train_rows[0]["epochs"]
-    return [
-        f"### Training use: {epochs} epochs from one loader (warm)",
-        "",
+    epochs = rows[0]["epochs"]
+    state = "first read every epoch" if cold else "warm"
+    text = (
         f"As a pretraining run reads a selection: one loader per run, iterated {epochs} times "
         "(ours after `set_epoch(e)`), each run in a child process. Ours keeps its 2 workers "
         "across epochs (`make_dataloader` default); the reference starts them every epoch, as "
-        "LaBraM's `DataLoader` does (no `persistent_workers`) — the anchor; the reference with "
-        "`persistent_workers=True` is shown for comparison. Rate = segments of epochs 2… / "
-        f"their seconds; median of {runs} run(s), interleaved.",
+        "LaBraM's `DataLoader` does (no `persistent_workers`) — the anchor. Rate = segments of "
+        f"epochs 2… / their seconds; median of {runs} run(s), interleaved. ")
+    if cold:
+        text += (
+            "Before every epoch the page cache of the store / the HDF5 file is dropped and the "
+            f"child primes {PRIME_MB} MiB again, outside the timer: every epoch is a first "
+            "read, as it is when the store is larger than the page cache (the case this loader "
+            "is for). Disk floor: the selection's byte ranges alone, as in the first-read rows "
+            "above, measured right after each run (median), and the share of it ours reaches "
+            "(float32 / fp16 batches).")
+        cols = ["disk floor seg/s (ours % / fp16 %)"]
+    else:
+        text += "The reference with `persistent_workers=True` is shown for comparison."
+        cols = ["ref, persistent workers, seg/s", "ours/ref persistent"]
+    return [
+        f"### Training use: {epochs} epochs from one loader ({state})",
+        "",
+        text,
         "",
         md_table(["selection", "segments per epoch", "ours seg/s",
-                  "ours fp16 x seg/s (/ref)", "ref (LaBraM) seg/s",
-                  "ours/ref", "ref, persistent workers, seg/s", "ours/ref persistent",
-                  "first epoch seg/s ours / ref", "ours runs", "ref runs"], table),
+                  "ours fp16 x seg/s (/ref)", "ref (LaBraM) seg/s", "ours/ref", *cols,
+                  "first epoch seg/s ours / ref", "ours runs", "ours fp16 x runs",
+                  "ref runs"], table),
         "",
     ]
 
@@ -1117,11 +1179,18 @@ def findings(rows: list[dict], micro: dict, train_rows=()) -> list[str]:
     for row in train_rows:
         ours = median([_later_rate(r) for r in row["ours"]])
         ref = median([_later_rate(r) for r in row["ref"]])
+        cold = row.get("cache") == "cold-epochs"
+        floor = _floor(row, "best")
         out.append(
-            f"Training use, {row['fraction']:g}% selection, epochs 2–{row['epochs']} from one "
+            f"Training use, {'first read every epoch' if cold else 'warm'}, "
+            f"{row['fraction']:g}% selection, epochs 2–{row['epochs']} from one "
             f"loader: {ours:,.0f} segments/s, {ours / ref:.2f}× the reference as LaBraM runs it "
             f"(target 3×: {'met' if ours / ref >= 3 else 'not met'}; 10,000/s: "
-            f"{'met' if ours >= 10_000 else 'not met'}).")
+            f"{'met' if ours >= 10_000 else 'not met'})"
+            + (f"; the disk served the selection's byte ranges alone at {floor:,.0f}/s in the "
+               f"same minutes (floor runs {', '.join(f'{f:,.0f}' for f in _floors(row))})"
+               if floor else "") + ".")
+    out += training_target_findings(train_rows)
     for state in CODEC_ROWS:
         other = by.get((state, 100.0))
         if other and other.get("ours") and full and full.get("ours"):
@@ -1195,7 +1264,27 @@ def target_findings(by: dict) -> list[str]:
     return out
 
 
-def _targets_met(cells: list[tuple[str, float, float]], what: str) -> str:
+def training_target_findings(train_rows) -> list[str]:
+    """The issue's targets cell by cell over the several-epochs rows (epochs 2… of one loader,
+    warm and first read every epoch), per variant of ours."""
+    out = []
+    for who, what in (("ours", "float32 batches (the default)"),
+                      (OURS16, "fp16 batches (`x_dtype=\"store\"`)")):
+        cells = [(f"{'first read' if row.get('cache') == 'cold-epochs' else 'warm'} "
+                  f"{row['fraction']:g}%",
+                  median([_later_rate(r) for r in row[who]]),
+                  median([_later_rate(r) for r in row[who]])
+                  / median([_later_rate(r) for r in row["ref"]]))
+                 for row in train_rows if row.get(who) and row.get("ref")]
+        if cells:
+            out.append(_targets_met(cells, what, how="training use, epochs 2… of one loader "
+                                                     "(persistent workers)"))
+    return out
+
+
+def _targets_met(cells: list[tuple[str, float, float]], what: str,
+                 how: str = "one-epoch runs of a fresh loader (worker start-up included)"
+                 ) -> str:
     """One sentence: the cells ``(name, segments/s, ratio to the reference)`` that meet and miss
     the targets."""
 
@@ -1207,7 +1296,7 @@ def _targets_met(cells: list[tuple[str, float, float]], what: str) -> str:
     ratio_no = [(n, f"{x:.2f}×") for n, _, x in cells if x < 3]
     low = min(cells, key=lambda c: c[2])
     return (
-        f"The targets, one-epoch runs of a fresh loader (worker start-up included), {what}, "
+        f"The targets, {how}, {what}, "
         f"{len(cells)} cells: 10,000 segments/s met in {listed(rate_ok)}; not met in "
         f"{listed(rate_no)}. 3× the reference: "
         + (f"met in every cell (lowest {low[2]:.2f}×, {low[0]})." if not ratio_no else
@@ -1342,8 +1431,9 @@ def main(argv: list[str] | None = None) -> int:
     log("micro: " + ", ".join(f"{k} {v:,.0f}" if isinstance(v, (int, float)) else f"{k} {v}"
                               for k, v in micro.items()))
     rows = epoch_runs(inputs, FRACTIONS, args.runs, 0.0 if args.quick else args.quiet_wait)
-    train_rows = training_runs(inputs, TRAIN_FRACTIONS, args.runs, 2 if args.quick else EPOCHS,
-                               0.0 if args.quick else args.quiet_wait)
+    epochs, quiet = 2 if args.quick else EPOCHS, 0.0 if args.quick else args.quiet_wait
+    train_rows = training_runs(inputs, TRAIN_FRACTIONS, args.runs, epochs, quiet)
+    train_rows += training_runs(inputs, TRAIN_FRACTIONS, args.runs, epochs, quiet, cold=True)
     micro["disk"] = disk
     text = render(info, inputs, n_segments, rows, micro, args, time.perf_counter() - t0,
                   train_rows)
