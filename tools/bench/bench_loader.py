@@ -1276,12 +1276,13 @@ def training_target_findings(train_rows) -> list[str]:
     out = []
     for who, what in (("ours", "float32 batches (the default)"),
                       (OURS16, "fp16 batches (`x_dtype=\"store\"`)")):
-        cells = [(f"{'first read' if row.get('cache') == 'cold-epochs' else 'warm'} "
-                  f"{row['fraction']:g}%",
-                  median([_later_rate(r) for r in row[who]]),
-                  median([_later_rate(r) for r in row[who]])
-                  / median([_later_rate(r) for r in row["ref"]]))
-                 for row in train_rows if row.get(who) and row.get("ref")]
+        cells = []
+        for row in train_rows:
+            if row.get(who) and row.get("ref"):
+                rate = median([_later_rate(r) for r in row[who]])
+                cells.append((f"{'first read' if row.get('cache') == 'cold-epochs' else 'warm'}"
+                              f" {row['fraction']:g}%", rate,
+                              rate / median([_later_rate(r) for r in row["ref"]])))
         if cells:
             out.append(_targets_met(cells, what, how="training use, epochs 2… of one loader "
                                                      "(persistent workers)"))
