@@ -709,6 +709,8 @@ def epoch_runs(inputs: dict[str, Path], fractions, runs: int, quiet_wait: float)
         store = cache_state[5:] if cache_state in CODEC_ROWS else "default"
         whos = ("ours",) if cache_state in CODEC_ROWS else \
             ("ours", OURS16, "ref") if cache_state in ("warm", "cold") else ("ours", "ref")
+        ranges = selection_ranges(inputs["default"], selection(n_segments, fraction)) \
+            if cache_state == "cold" else None
         for r in range(runs):
             for who in whos:
                 src = inputs["h5"] if who == "ref" else inputs[store]
@@ -728,12 +730,17 @@ def epoch_runs(inputs: dict[str, Path], fractions, runs: int, quiet_wait: float)
                 row.setdefault("ours_indexes_cached", []).append(res)
                 log(f"{cache_state:9s} {fraction:5g}% ours, shard indexes cached, run {r + 1}: "
                     f"{res['segments'] / res['seconds']:,.0f} seg/s")
-            if cache_state == "cold":
-                ranges = selection_ranges(inputs["default"], selection(n_segments, fraction))
-                row.setdefault("floor", []).append(floor_run(inputs["default"], ranges))
-                log(f"{cache_state:9s} {fraction:5g}% floor run {r + 1}: {row['floor'][-1]}")
+            if ranges:
+                _floor_after(row, inputs["default"], ranges, r)
         rows.append(row)
     return rows
+
+
+def _floor_after(row: dict, store: Path, ranges: list[tuple[str, int, int]], run: int) -> None:
+    """Append one :func:`floor_run` of ``ranges`` to a first-read row (right after its run
+    ``run``, so the floor comes from the same minutes)."""
+    row.setdefault("floor", []).append(floor_run(store, ranges))
+    log(f"{row['cache']:11s} {row['fraction']:5g}% floor run {run + 1}: {row['floor'][-1]}")
 
 
 def _run(src: Path, spec: dict, quiet_wait: float, cold: bool = False,
@@ -769,6 +776,8 @@ def training_runs(inputs: dict[str, Path], fractions, runs: int, epochs: int,
     for fraction in fractions:
         row: dict[str, Any] = {"cache": "cold-epochs" if cold else "warm-epochs",
                                "fraction": fraction, "epochs": epochs}
+        ranges = selection_ranges(inputs["default"], selection(n_segments, fraction)) \
+            if cold else None
         for r in range(runs):
             for who, persistent in whos:
                 mine = who in ("ours", OURS16)
@@ -781,10 +790,8 @@ def training_runs(inputs: dict[str, Path], fractions, runs: int, epochs: int,
                 log(f"{row['cache']:11s} {fraction:5g}% {who:14s} run {r + 1}: "
                     f"{_later_rate(res):,.0f} seg/s after epoch 1, first "
                     f"{res['segments'] / res['seconds']:,.0f} (load {res['background']:.2f})")
-            if cold:
-                ranges = selection_ranges(inputs["default"], selection(n_segments, fraction))
-                row.setdefault("floor", []).append(floor_run(inputs["default"], ranges))
-                log(f"{row['cache']:11s} {fraction:5g}% floor run {r + 1}: {row['floor'][-1]}")
+            if ranges:
+                _floor_after(row, inputs["default"], ranges, r)
         rows.append(row)
     return rows
 
@@ -987,6 +994,15 @@ def training_table(train_rows, runs: int) -> list[str]:
     return out
 
 
+def _default_max_open_shards() -> int:
+    """``SelectedBatches``' default bound on open shard files per worker."""
+    import inspect
+
+    from streamdistill.store.pretrain_loader import SelectedBatches
+
+    return inspect.signature(SelectedBatches).parameters["max_open_shards"].default
+
+
 def _training_section(rows: list[dict], runs: int, cold: bool) -> list[str]:
     """One several-epochs table (rows of one page-cache state)."""
     table = []
@@ -1026,9 +1042,11 @@ def _training_section(rows: list[dict], runs: int, cold: bool) -> list[str]:
             "Before every epoch the page cache of the store / the HDF5 file is dropped and the "
             f"child primes {PRIME_MB} MiB again, outside the timer: every epoch is a first "
             "read, as it is when the store is larger than the page cache (the case this loader "
-            "is for). Ours keeps what its workers hold across epochs: up to 256 open shard "
-            "files per worker with their indexes (`max_open_shards`; the 5% selection touches "
-            "most of the store's shards, so most indexes are read again each epoch). Disk floor: the selection's byte ranges alone, as in the first-read rows "
+            "is for). Ours keeps what its workers hold across epochs: up to "
+            f"{_default_max_open_shards()} open shard files per worker with their indexes "
+            "(`max_open_shards`; the 5% selection touches most of the store's shards, so most "
+            "indexes are read again each epoch). Disk floor: the selection's byte ranges "
+            "alone, as in the first-read rows "
             "above, measured right after each run (median), and the share of it ours reaches "
             "(float32 / fp16 batches).")
         cols = ["disk floor seg/s (ours % / fp16 %)"]
